@@ -1,0 +1,106 @@
+package bus
+
+import (
+	"context"
+	"sync"
+)
+
+// Kind says what a Message asks the receiving nodes to do.
+type Kind uint8
+
+const (
+	// KindEvent delivers Event/Data on Channel to its subscribers.
+	KindEvent Kind = iota
+	// KindTerminateUser closes every connection signed in as UserID.
+	KindTerminateUser
+	// KindUserOnline and KindUserOffline tell watchers of UserID that its
+	// first connection signed in or its last one left.
+	KindUserOnline
+	KindUserOffline
+)
+
+// Message is one unit the bus carries. Messages are immutable once
+// published: receivers share them.
+type Message struct {
+	Kind    Kind
+	AppID   string
+	Channel string
+	Event   string
+	// Data is the raw JSON value of the frame's data field: a JSON string
+	// for events published through the API, any value for client events.
+	Data []byte
+	// UserID is the sender of a presence client event (added to the frame
+	// as user_id), or the user a KindTerminateUser/KindUser* is about.
+	UserID string
+	// ExcludeSocketID is left out of delivery (the publisher's own socket).
+	ExcludeSocketID string
+}
+
+// Handler is a node's receiver of messages for local delivery. Deliver
+// must not block: it queues and returns.
+type Handler interface {
+	Deliver(msg *Message)
+}
+
+// Bus delivers published messages to every attached node that has
+// subscribers for the message's channel (or, for app-wide kinds, every
+// node), once per node, in publish order per channel.
+type Bus interface {
+	Publish(ctx context.Context, msg *Message) error
+	// Listen and Ignore tell the bus that this node gained its first or
+	// lost its last local subscriber of a channel, so a bus that routes by
+	// channel sends the node only what it needs.
+	Listen(ctx context.Context, appID, channel string) error
+	Ignore(ctx context.Context, appID, channel string) error
+}
+
+// Memory is the single-process Bus: Publish hands the message to every
+// attached handler on the caller's goroutine. Handlers only queue, so a
+// publish never waits for a subscriber's socket.
+type Memory struct {
+	mu       sync.RWMutex
+	handlers []Handler
+}
+
+var _ Bus = (*Memory)(nil)
+
+// NewMemory returns a bus with no nodes attached.
+func NewMemory() *Memory { return &Memory{} }
+
+// Attach adds a node's handler; the returned func detaches it.
+func (m *Memory) Attach(h Handler) (detach func()) {
+	m.mu.Lock()
+	m.handlers = append(m.handlers, h)
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for i, x := range m.handlers {
+			if x == h {
+				m.handlers = append(m.handlers[:i:i], m.handlers[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// Publish delivers msg to every attached node.
+func (m *Memory) Publish(ctx context.Context, msg *Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.RLock()
+	hs := m.handlers
+	m.mu.RUnlock()
+	for _, h := range hs {
+		h.Deliver(msg)
+	}
+	return nil
+}
+
+// Listen is a no-op: every node in the process sees every message and the
+// hub skips channels it has no subscribers for.
+func (m *Memory) Listen(context.Context, string, string) error { return nil }
+
+// Ignore is a no-op, as Listen.
+func (m *Memory) Ignore(context.Context, string, string) error { return nil }
