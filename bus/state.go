@@ -37,9 +37,8 @@ type State interface {
 	RemoveSubscription(ctx context.Context, appID, channel, socketID string) (int, error)
 
 	// AddMember adds socketID as a connection of member m in a presence
-	// channel (it counts as the socket's subscription too, so presence
-	// sockets need no AddSubscription)
-	// channel. first reports that m.UserID had no connection in the channel
+	// channel; it counts as the socket's subscription too, so presence
+	// sockets need no AddSubscription. first reports that m.UserID had no connection in the channel
 	// before (→ member_added). With maxMembers > 0 a new user beyond that
 	// many gets ErrMemberLimit and nothing is recorded.
 	AddMember(ctx context.Context, appID, channel, socketID string, m protocol.Member, maxMembers int) (first bool, err error)
