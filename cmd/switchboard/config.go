@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+)
+
+// serveConfig is every setting of `switchboard serve`. Each flag has a
+// SWITCHBOARD_* environment variable (upper case, dashes as underscores)
+// and a key of the same name in the optional JSON config file; flags beat
+// the environment, which beats the file, which beats the defaults.
+type serveConfig struct {
+	Host        string
+	Port        int
+	AppsFile    string
+	MetricsAddr string
+	LogLevel    slog.Level
+	LogFormat   string
+
+	ActivityTimeout          time.Duration
+	PongTimeout              time.Duration
+	MaxQueueBytes            int
+	MaxFrameBytes            int
+	MaxChannelsPerConnection int
+	PresenceGrace            time.Duration
+	SubscriptionCountDelay   time.Duration
+	CacheTTL                 time.Duration
+	DrainTimeout             time.Duration
+	TimestampWindow          time.Duration
+	MaxRequestBytes          int64
+}
+
+func (c serveConfig) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("switchboard serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Host, "host", "", "address to listen on (empty: every interface, IPv4 and IPv6)")
+	fs.IntVar(&c.Port, "port", 6001, "port for WebSockets (/app/{key}) and the HTTP API (/apps/{id}/…)")
+	fs.StringVar(&c.AppsFile, "apps-file", "", "JSON file with an array of apps to load at start-up")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the main port")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.String("config", "", "optional JSON config file whose keys are these flags' names")
+
+	fs.DurationVar(&c.ActivityTimeout, "activity-timeout", 120*time.Second, "ping a client silent this long; sent to clients as activity_timeout (whole seconds)")
+	fs.DurationVar(&c.PongTimeout, "pong-timeout", 30*time.Second, "close a pinged client with 4201 if it does not answer within this")
+	fs.IntVar(&c.MaxQueueBytes, "max-queue-bytes", 1<<20, "bytes queued for one socket before it is closed with 4100 as a slow consumer")
+	fs.IntVar(&c.MaxFrameBytes, "max-frame-bytes", 64<<10, "largest frame a client may send; larger ones close the socket with 1009")
+	fs.IntVar(&c.MaxChannelsPerConnection, "max-channels-per-connection", 1000, "channels one socket may subscribe to")
+	fs.DurationVar(&c.PresenceGrace, "presence-grace", 3*time.Second, "hold member_removed and watchlist offline this long (a reload within it produces neither); 0 disables")
+	fs.DurationVar(&c.SubscriptionCountDelay, "subscription-count-delay", 250*time.Millisecond, "coalesce subscription_count broadcasts of a channel over this window")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", 30*time.Minute, "how long cache channels keep their last event")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long clients get to leave after 4200 before the process exits")
+	fs.DurationVar(&c.TimestampWindow, "timestamp-window", 600*time.Second, "HTTP API: accepted distance of auth_timestamp from the server clock")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
+
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("SWITCHBOARD"),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(ff.JSONParser),
+	)
+	if errors.Is(err, flag.ErrHelp) {
+		return c, errHelp
+	}
+	if err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *level)
+	}
+	return c, c.validate()
+}
+
+func (c serveConfig) validate() error {
+	switch {
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("--port: %d is not a port number (0-65535)", c.Port)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format: %q is not text or json", c.LogFormat)
+	case c.ActivityTimeout < time.Second:
+		return fmt.Errorf("--activity-timeout: %s is less than 1s (clients get it in whole seconds)", c.ActivityTimeout)
+	case c.PongTimeout <= 0:
+		return fmt.Errorf("--pong-timeout: must be positive, got %s", c.PongTimeout)
+	case c.MaxQueueBytes < 64<<10:
+		return fmt.Errorf("--max-queue-bytes: %d is below 65536", c.MaxQueueBytes)
+	case c.MaxFrameBytes < 1024:
+		return fmt.Errorf("--max-frame-bytes: %d is below 1024", c.MaxFrameBytes)
+	case c.MaxChannelsPerConnection < 1:
+		return fmt.Errorf("--max-channels-per-connection: must be at least 1, got %d", c.MaxChannelsPerConnection)
+	case c.PresenceGrace < 0:
+		return fmt.Errorf("--presence-grace: must not be negative, got %s", c.PresenceGrace)
+	case c.SubscriptionCountDelay < 0:
+		return fmt.Errorf("--subscription-count-delay: must not be negative, got %s", c.SubscriptionCountDelay)
+	case c.CacheTTL <= 0:
+		return fmt.Errorf("--cache-ttl: must be positive, got %s", c.CacheTTL)
+	case c.DrainTimeout <= 0:
+		return fmt.Errorf("--drain-timeout: must be positive, got %s", c.DrainTimeout)
+	case c.TimestampWindow <= 0:
+		return fmt.Errorf("--timestamp-window: must be positive, got %s", c.TimestampWindow)
+	case c.MaxRequestBytes < 1024:
+		return fmt.Errorf("--max-request-bytes: %d is below 1024", c.MaxRequestBytes)
+	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
+		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package edge
+
+import (
+	"net"
+	"time"
+
+	"github.com/switchboard-rt/switchboard/protocol"
+)
+
+// Every socket has one outbound queue of ready frames, bounded in bytes,
+// and at most one writer goroutine that exists only while frames are
+// waiting: an idle socket holds no writer. The writer takes everything
+// queued and hands it to the kernel in one writev, so a burst of events to
+// a busy socket costs one syscall instead of one per frame.
+//
+// Writes go straight to the net.Conn: Go serialises concurrent Write calls
+// on one connection, and with permessage-deflate off (it is) gws keeps no
+// per-frame state that our frames would bypass.
+
+// send queues a frame. It reports false when the socket is closing or was
+// cut for being too slow.
+func (c *conn) send(frame []byte) bool {
+	c.wmu.Lock()
+	if c.closing != nil || c.dead {
+		c.wmu.Unlock()
+		return false
+	}
+	if c.queued+len(frame) > c.srv.opts.MaxQueueBytes {
+		c.queue = c.queue[:0]
+		c.closing = protocol.ErrSlowConsumer
+		c.slow.Store(true)
+		start := !c.flushing
+		c.flushing = true
+		c.wmu.Unlock()
+		// Unblock a write stuck on a full socket buffer so the close
+		// happens now rather than at the ordinary write timeout.
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+		c.srv.metrics.slowConsumers.Inc()
+		if start {
+			go c.flush()
+		}
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	if c.flushing {
+		c.wmu.Unlock()
+		return true
+	}
+	c.flushing = true
+	c.wmu.Unlock()
+	go c.flush()
+	return true
+}
+
+// closeWith sends err as a pusher:error frame after what is already queued
+// and then closes the socket with err's code. Later calls are ignored.
+func (c *conn) closeWith(err *protocol.Error) {
+	frame := textFrame(protocol.ErrorFrame(err))
+	c.wmu.Lock()
+	if c.closing != nil || c.dead {
+		c.wmu.Unlock()
+		return
+	}
+	c.closing = err
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	start := !c.flushing
+	c.flushing = true
+	c.wmu.Unlock()
+	if start {
+		go c.flush()
+	}
+}
+
+// flush is the socket's only writer while it runs.
+func (c *conn) flush() {
+	for {
+		c.wmu.Lock()
+		batch := c.queue
+		if len(batch) == 0 {
+			closing := c.closing
+			c.flushing = false
+			if closing == nil || c.dead {
+				c.wmu.Unlock()
+				return
+			}
+			c.dead = true
+			c.wmu.Unlock()
+			c.writeClose(closing)
+			return
+		}
+		c.queue, c.spare = c.spare[:0], nil
+		c.wmu.Unlock()
+
+		n, err := c.writeBatch(batch)
+		clear(batch)
+
+		c.wmu.Lock()
+		c.spare = batch[:0]
+		c.queued -= n
+		if err != nil {
+			c.dead = true
+			c.flushing = false
+			c.queue = nil
+			c.wmu.Unlock()
+			_ = c.nc.Close() // the read loop ends and cleans up
+			return
+		}
+		c.wmu.Unlock()
+	}
+}
+
+func (c *conn) writeBatch(batch [][]byte) (int, error) {
+	c.extendWriteDeadline()
+	n := 0
+	for _, b := range batch {
+		n += len(b)
+	}
+	c.srv.metrics.framesOut.Add(float64(len(batch)))
+	if len(batch) == 1 {
+		_, err := c.nc.Write(batch[0])
+		return n, err
+	}
+	c.iov = append(c.iov[:0], batch...)
+	bufs := net.Buffers(c.iov)
+	_, err := bufs.WriteTo(c.nc)
+	clear(c.iov)
+	return n, err
+}
+
+// extendWriteDeadline moves the write deadline forward only when half of
+// it has passed, so a busy socket does not touch the runtime's timers on
+// every batch.
+func (c *conn) extendWriteDeadline() {
+	if c.slow.Load() {
+		return // the slow-consumer deadline stands
+	}
+	now := time.Now()
+	if now.Add(c.srv.opts.WriteTimeout/2).Before(c.writeDeadline) {
+		return
+	}
+	c.writeDeadline = now.Add(c.srv.opts.WriteTimeout)
+	_ = c.nc.SetWriteDeadline(c.writeDeadline)
+}
+
+func (c *conn) writeClose(err *protocol.Error) {
+	if !c.slow.Load() {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+	}
+	reason := err.Message
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	_ = c.ws.WriteClose(uint16(err.Code), []byte(reason))
+	_ = c.nc.Close()
+}

@@ -1,0 +1,198 @@
+package edge
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/switchboard-rt/switchboard/bus"
+)
+
+// hubShards spreads channels over independently locked shards so that
+// subscribes and publishes on different channels never contend. A power
+// of two; 64 is what centrifuge found enough for many cores.
+const hubShards = 64
+
+// hub maps (app, channel) to the local sockets subscribed to it, and
+// indexes signed-in users and watchlists for app-wide messages.
+type hub struct {
+	seed   maphash.Seed
+	shards [hubShards]hubShard
+
+	umu      sync.RWMutex
+	users    map[chanKey]map[*conn]struct{} // (app, user id) → signed-in sockets
+	watchers map[chanKey]map[*conn]struct{} // (app, watched user id) → watching sockets
+}
+
+type chanKey struct{ app, name string }
+
+type hubShard struct {
+	mu       sync.RWMutex
+	channels map[chanKey]*localChannel
+}
+
+// localChannel is a channel's subscribers on this node. subs is a slice,
+// not a map, because fan-out iterates it for every event; each
+// subscription remembers its index so removal is a swap with the last.
+type localChannel struct {
+	subs []*subscription
+}
+
+func newHub() *hub {
+	h := &hub{seed: maphash.MakeSeed(), users: map[chanKey]map[*conn]struct{}{}, watchers: map[chanKey]map[*conn]struct{}{}}
+	for i := range h.shards {
+		h.shards[i].channels = map[chanKey]*localChannel{}
+	}
+	return h
+}
+
+func (h *hub) shard(k chanKey) *hubShard {
+	var m maphash.Hash
+	m.SetSeed(h.seed)
+	m.WriteString(k.app)
+	m.WriteByte(0)
+	m.WriteString(k.name)
+	return &h.shards[m.Sum64()&(hubShards-1)]
+}
+
+// add makes s a local subscriber and queues its first frames (the
+// subscription_succeeded reply, a cached event) under the shard lock, so no
+// event of the channel can reach the socket before them. It reports
+// whether s is the channel's first local subscriber.
+func (h *hub) add(s *subscription, first [][]byte) (firstLocal bool) {
+	k := chanKey{s.conn.app.ID, s.channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	lc := sh.channels[k]
+	if lc == nil {
+		lc = &localChannel{}
+		sh.channels[k] = lc
+		firstLocal = true
+	}
+	s.pos = len(lc.subs)
+	lc.subs = append(lc.subs, s)
+	for _, f := range first {
+		s.conn.send(f)
+	}
+	sh.mu.Unlock()
+	return firstLocal
+}
+
+// remove drops s and reports whether it was the channel's last local
+// subscriber.
+func (h *hub) remove(s *subscription) (lastLocal bool) {
+	k := chanKey{s.conn.app.ID, s.channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	lc := sh.channels[k]
+	if lc == nil || s.pos >= len(lc.subs) || lc.subs[s.pos] != s {
+		return false
+	}
+	last := len(lc.subs) - 1
+	moved := lc.subs[last]
+	lc.subs[s.pos] = moved
+	moved.pos = s.pos
+	lc.subs[last] = nil
+	lc.subs = lc.subs[:last]
+	if len(lc.subs) == 0 {
+		delete(sh.channels, k)
+		return true
+	}
+	return false
+}
+
+// fanout queues frame on every local subscriber of the channel except the
+// socket excluded. frame is built lazily, once, and only if the channel has
+// local subscribers; it returns how many sockets it was queued on.
+func (h *hub) fanout(app, channel, exclude string, build func() []byte) int {
+	k := chanKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	lc := sh.channels[k]
+	if lc == nil {
+		return 0
+	}
+	frame := build()
+	n := 0
+	for _, s := range lc.subs {
+		if exclude != "" && s.conn.socketID == exclude {
+			continue
+		}
+		if s.conn.send(frame) {
+			n++
+		}
+	}
+	return n
+}
+
+// localCount returns how many local sockets are subscribed to a channel.
+func (h *hub) localCount(app, channel string) int {
+	k := chanKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if lc := sh.channels[k]; lc != nil {
+		return len(lc.subs)
+	}
+	return 0
+}
+
+func indexAdd(m map[chanKey]map[*conn]struct{}, k chanKey, c *conn) {
+	set := m[k]
+	if set == nil {
+		set = map[*conn]struct{}{}
+		m[k] = set
+	}
+	set[c] = struct{}{}
+}
+
+func indexRemove(m map[chanKey]map[*conn]struct{}, k chanKey, c *conn) {
+	if set := m[k]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// signIn indexes a signed-in socket by user and by the users it watches.
+func (h *hub) signIn(c *conn) {
+	h.umu.Lock()
+	defer h.umu.Unlock()
+	indexAdd(h.users, chanKey{c.app.ID, c.user.ID}, c)
+	for _, w := range c.user.Watchlist {
+		indexAdd(h.watchers, chanKey{c.app.ID, w}, c)
+	}
+}
+
+func (h *hub) signOut(c *conn) {
+	h.umu.Lock()
+	defer h.umu.Unlock()
+	indexRemove(h.users, chanKey{c.app.ID, c.user.ID}, c)
+	for _, w := range c.user.Watchlist {
+		indexRemove(h.watchers, chanKey{c.app.ID, w}, c)
+	}
+}
+
+// eachUserConn calls f for every local socket signed in as the user, or
+// watching it when watchers is set. f runs outside the index lock.
+func (h *hub) eachUserConn(app, user string, watchers bool, f func(*conn)) {
+	h.umu.RLock()
+	m := h.users
+	if watchers {
+		m = h.watchers
+	}
+	set := m[chanKey{app, user}]
+	conns := make([]*conn, 0, len(set))
+	for c := range set {
+		conns = append(conns, c)
+	}
+	h.umu.RUnlock()
+	for _, c := range conns {
+		f(c)
+	}
+}
+
+// Deliver implements bus.Handler.
+var _ bus.Handler = (*Server)(nil)

@@ -1,0 +1,412 @@
+package edge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/protocol"
+	"github.com/switchboard-rt/switchboard/tenants"
+)
+
+// appFinder is the part of tenants.Directory the edge needs on connect.
+type appFinder interface {
+	AppByKey(ctx context.Context, key string) (*tenants.App, error)
+}
+
+// Options configure a Server. The zero value of every field but Apps, Bus
+// and State works.
+type Options struct {
+	Apps     appFinder
+	Bus      bus.Bus
+	State    bus.State
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+
+	// ActivityTimeout is sent to clients as activity_timeout; the server
+	// pings a client silent for this long. Default 120 s.
+	ActivityTimeout time.Duration
+	// PongTimeout is how long a pinged client has to answer before it is
+	// closed with 4201. Default 30 s.
+	PongTimeout time.Duration
+	// SweepInterval is how often idle, unanswered and unauthenticated
+	// sockets are checked. Default 1 s; timeouts are exact to within it.
+	SweepInterval time.Duration
+	// MaxQueueBytes bounds a socket's outbound queue; a socket that falls
+	// further behind is closed with 4100. Default 1 MiB.
+	MaxQueueBytes int
+	// MaxFrameBytes is the largest inbound frame; larger ones close the
+	// socket with 1009. Default 64 KiB.
+	MaxFrameBytes int
+	// MaxChannelsPerConnection bounds one socket's subscriptions. Default 1000.
+	MaxChannelsPerConnection int
+	// WriteTimeout cuts a socket whose writes stall this long. Default 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds writing the close frame. Default 2 s.
+	CloseTimeout time.Duration
+	// PresenceGrace holds member_removed and watchlist offline this long,
+	// so a page reload does not produce a removed/added pair. Default 3 s;
+	// negative disables.
+	PresenceGrace time.Duration
+	// SubscriptionCountDelay coalesces subscription_count broadcasts of a
+	// channel. Default 250 ms; negative sends every change at once.
+	SubscriptionCountDelay time.Duration
+	// NodeID prefixes socket ids; random when zero.
+	NodeID uint32
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.ActivityTimeout, protocol.DefaultActivityTimeoutSeconds*time.Second)
+	def(&o.PongTimeout, protocol.DefaultPongTimeoutSeconds*time.Second)
+	def(&o.SweepInterval, time.Second)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.CloseTimeout, 2*time.Second)
+	def(&o.PresenceGrace, 3*time.Second)
+	def(&o.SubscriptionCountDelay, 250*time.Millisecond)
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = 1 << 20
+	}
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = 64 << 10
+	}
+	if o.MaxChannelsPerConnection <= 0 {
+		o.MaxChannelsPerConnection = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	for o.NodeID == 0 {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		o.NodeID = binary.BigEndian.Uint32(b[:]) >> 1
+	}
+	return o
+}
+
+// Server is one edge node: it upgrades /app/{key} requests, runs the
+// protocol on each socket and delivers bus messages to local subscribers.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	upgrader *gws.Upgrader
+	hub      *hub
+	delay    *delayer
+	metrics  *metrics
+	start    time.Time
+
+	// ctx bounds calls into the bus and state made for sockets; it is
+	// cancelled when the server has drained.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	nextSocket atomic.Uint64
+	draining   atomic.Bool
+	appConns   sync.Map // app id → *atomic.Int64
+
+	cmu   sync.Mutex
+	conns map[*conn]struct{}
+	done  chan struct{} // closed when conns becomes empty while draining
+}
+
+// New builds a server; it starts nothing until Run.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		hub:     newHub(),
+		delay:   newDelayer(),
+		metrics: newMetrics(opts.Registry),
+		start:   time.Now(),
+		conns:   map[*conn]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.upgrader = gws.NewUpgrader((*events)(s), &gws.ServerOption{
+		ReadMaxPayloadSize: opts.MaxFrameBytes,
+		// Our own frames go straight to the socket (see conn_write.go),
+		// which is only sound without per-message compression.
+		PermessageDeflate: gws.PermessageDeflate{Enabled: false},
+		NewSession:        func() gws.SessionStorage { return &session{} },
+		HandshakeTimeout:  5 * time.Second,
+	})
+	return s
+}
+
+// now is a monotonic clock in nanoseconds since the server started.
+func (s *Server) now() int64 { return int64(time.Since(s.start)) }
+
+// Run sweeps sockets for timeouts until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+func (s *Server) snapshot() []*conn {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) sweep() {
+	now := s.now()
+	activity := int64(s.opts.ActivityTimeout)
+	pong := int64(s.opts.PongTimeout)
+	for _, c := range s.snapshot() {
+		if ps := c.pingSent.Load(); ps != 0 {
+			if now-ps > pong {
+				c.closeWith(protocol.ErrPongTimeout)
+			}
+			continue
+		}
+		if now-c.lastActive.Load() >= activity {
+			c.pingSent.Store(now)
+			c.send(pingFrame)
+		}
+		if c.app.EnableUserAuthentication && !c.signedIn.Load() &&
+			now-c.connectedAt >= int64(c.app.UserAuthenticationTimeout)*int64(time.Second) {
+			c.closeWith(protocol.ErrUnauthorized)
+		}
+	}
+}
+
+// Connections returns how many sockets are open.
+func (s *Server) Connections() int {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return len(s.conns)
+}
+
+// Drain refuses new sockets, tells every client to reconnect elsewhere
+// (4200) and waits until they are gone or ctx ends, then cuts the rest. It
+// then applies every removal still held for its grace period.
+func (s *Server) Drain(ctx context.Context) error {
+	if s.draining.Swap(true) {
+		return nil
+	}
+	s.cmu.Lock()
+	s.done = make(chan struct{})
+	if len(s.conns) == 0 {
+		close(s.done)
+	}
+	done := s.done
+	s.cmu.Unlock()
+	for _, c := range s.snapshot() {
+		c.closeWith(protocol.ErrServerClosing)
+	}
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range s.snapshot() {
+			_ = c.nc.Close()
+		}
+		select {
+		case <-done:
+		case <-time.After(s.opts.CloseTimeout):
+		}
+	}
+	s.delay.flush()
+	s.cancel()
+	return err
+}
+
+// ServeHTTP upgrades a request for /app/{key} (after any path prefix).
+// Every refusal that pusher-js must see (unknown app, disabled, quota,
+// protocol version) completes the upgrade and closes with the protocol's
+// code, because a browser sees an HTTP error only as close code 1006.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, ok := appKeyFromPath(r.URL.Path)
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, "path_not_found", "WebSocket path must end in /app/{key}")
+		return
+	}
+	app, reject := s.admit(r, key)
+	ws, err := s.upgrader.Upgrade(w, r)
+	if err != nil {
+		return // gws answered 400
+	}
+	c := newConn(s, ws, app, reject)
+	ws.Session().Store("", c)
+	go ws.ReadLoop()
+}
+
+func (s *Server) admit(r *http.Request, key string) (*tenants.App, *protocol.Error) {
+	if s.draining.Load() {
+		return nil, protocol.ErrServerClosing
+	}
+	q := r.URL.Query()
+	if err := checkProtocol(q.Get("protocol"), q.Has("protocol")); err != nil {
+		return nil, err
+	}
+	if v := q.Get("version"); v != "" && !validClientVersion(v) {
+		return nil, protocol.ErrInvalidVersion
+	}
+	app, err := s.opts.Apps.AppByKey(r.Context(), key)
+	switch {
+	case errors.Is(err, tenants.ErrNotFound):
+		return nil, protocol.ErrAppNotFound.WithMessage("App key " + truncate(key, 64) + " not in this cluster")
+	case err != nil:
+		s.log.Error("app lookup failed", "err", err)
+		return nil, protocol.ErrOverCapacity
+	case !app.Enabled:
+		return app, protocol.ErrAppDisabled
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !app.OriginAllowed(origin) {
+		return app, protocol.ErrUnauthorized.WithMessage("Origin " + truncate(origin, 64) + " is not allowed")
+	}
+	return app, nil
+}
+
+func checkProtocol(v string, present bool) *protocol.Error {
+	if !present || v == "" {
+		return protocol.ErrNoProtocol
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < protocol.MinVersion || n > protocol.MaxVersion {
+		return protocol.ErrUnsupportedProtocol
+	}
+	return nil
+}
+
+// validClientVersion accepts what SDKs send: digits first, then digits,
+// letters, dots, dashes and pluses ("8.4.0", "7.0.0-beta.1").
+func validClientVersion(v string) bool {
+	if len(v) > 64 || v[0] < '0' || v[0] > '9' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.' || c == '-' || c == '+') {
+			return false
+		}
+	}
+	return true
+}
+
+func appKeyFromPath(p string) (string, bool) {
+	i := strings.LastIndex(p, "/app/")
+	if i < 0 {
+		return "", false
+	}
+	key := p[i+len("/app/"):]
+	return key, key != "" && !strings.Contains(key, "/")
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b := append([]byte(`{"error":`), protocol.AppendJSONString(nil, msg)...)
+	b = append(b, `,"code":`...)
+	b = protocol.AppendJSONString(b, code)
+	_, _ = w.Write(append(b, '}'))
+}
+
+// register counts a socket toward its app's connection limit; it fails
+// with 4004 past the limit.
+func (s *Server) register(c *conn) *protocol.Error {
+	v, _ := s.appConns.LoadOrStore(c.app.ID, new(atomic.Int64))
+	n := v.(*atomic.Int64)
+	if max := c.app.MaxConnections; max != tenants.Unlimited && n.Add(1) > int64(max) {
+		n.Add(-1)
+		return protocol.ErrOverConnectionQuota
+	} else if max == tenants.Unlimited {
+		n.Add(1)
+	}
+	c.counted = true
+	s.cmu.Lock()
+	s.conns[c] = struct{}{}
+	s.cmu.Unlock()
+	return nil
+}
+
+func (s *Server) unregister(c *conn) {
+	if !c.counted {
+		return
+	}
+	if v, ok := s.appConns.Load(c.app.ID); ok {
+		v.(*atomic.Int64).Add(-1)
+	}
+	s.cmu.Lock()
+	delete(s.conns, c)
+	if s.done != nil && len(s.conns) == 0 {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+	s.cmu.Unlock()
+}
+
+// Deliver implements bus.Handler: it queues a message on the local sockets
+// it concerns and returns without waiting for any of them.
+func (s *Server) Deliver(msg *bus.Message) {
+	switch msg.Kind {
+	case bus.KindEvent:
+		n := s.hub.fanout(msg.AppID, msg.Channel, msg.ExcludeSocketID, func() []byte {
+			return eventFrame(msg.Event, msg.Channel, msg.Data, msg.UserID)
+		})
+		if n > 0 {
+			s.metrics.app(msg.AppID).messagesOut.Add(float64(n))
+		}
+	case bus.KindTerminateUser:
+		s.hub.eachUserConn(msg.AppID, msg.UserID, false, func(c *conn) { c.closeWith(protocol.ErrTerminated) })
+	case bus.KindUserOnline, bus.KindUserOffline:
+		name := "online"
+		if msg.Kind == bus.KindUserOffline {
+			name = "offline"
+		}
+		frame := watchlistFrame(watchlistEvent{name, []string{msg.UserID}})
+		s.hub.eachUserConn(msg.AppID, msg.UserID, true, func(c *conn) { c.send(frame) })
+	}
+}
+
+// session is the smallest gws.SessionStorage: one slot for our *conn,
+// instead of gws's default map per socket.
+type session struct{ c *conn }
+
+func (s *session) Len() int { return 1 }
+func (s *session) Load(string) (any, bool) {
+	return s.c, s.c != nil
+}
+func (s *session) Delete(string)                  { s.c = nil }
+func (s *session) Store(_ string, v any)          { s.c, _ = v.(*conn) }
+func (s *session) Range(f func(string, any) bool) { f("", s.c) }
+func connOf(ws *gws.Conn) *conn                   { return ws.Session().(*session).c }
