@@ -8,8 +8,8 @@ import (
 )
 
 // Every socket has one outbound queue of ready frames, bounded in bytes,
-// and at most one writer goroutine that exists only while frames are
-// waiting: an idle socket holds no writer. The writer takes everything
+// and is flushed by at most one writer of the pool (writers.go) at a time,
+// only while frames are waiting: an idle socket holds no goroutine. The writer takes everything
 // queued and hands it to the kernel in one writev, so a burst of events to
 // a busy socket costs one syscall instead of one per frame.
 //
@@ -37,7 +37,7 @@ func (c *conn) send(frame []byte) bool {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
 		c.srv.metrics.slowConsumers.Inc()
 		if start {
-			go c.flush()
+			c.srv.writers.schedule(c)
 		}
 		return false
 	}
@@ -49,7 +49,7 @@ func (c *conn) send(frame []byte) bool {
 	}
 	c.flushing = true
 	c.wmu.Unlock()
-	go c.flush()
+	c.srv.writers.schedule(c)
 	return true
 }
 
@@ -69,7 +69,7 @@ func (c *conn) closeWith(err *protocol.Error) {
 	c.flushing = true
 	c.wmu.Unlock()
 	if start {
-		go c.flush()
+		c.srv.writers.schedule(c)
 	}
 }
 
@@ -137,7 +137,7 @@ func (c *conn) extendWriteDeadline() {
 		return // the slow-consumer deadline stands
 	}
 	now := time.Now()
-	if now.Add(c.srv.opts.WriteTimeout/2).Before(c.writeDeadline) {
+	if now.Add(c.srv.opts.WriteTimeout / 2).Before(c.writeDeadline) {
 		return
 	}
 	c.writeDeadline = now.Add(c.srv.opts.WriteTimeout)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,6 +126,7 @@ type client struct {
 	mu       sync.Mutex
 	code     uint16
 	socketID string
+	paused   atomic.Bool
 }
 
 type clientHandler struct{ c *client }
@@ -141,6 +143,11 @@ func (h clientHandler) OnClose(_ *gws.Conn, err error) {
 func (h clientHandler) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
 func (h clientHandler) OnPong(*gws.Conn, []byte)     {}
 func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
+	if h.c.paused.Load() {
+		m.Close()
+		<-h.c.t.Context().Done()
+		return
+	}
 	var f frame
 	f.raw = m.Data.String()
 	if err := json.Unmarshal(m.Bytes(), &f); err != nil {
@@ -319,7 +326,6 @@ func publish(t *testing.T, n *node, channel, event, data string) {
 	}
 }
 
-
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func (n *node) dialWithOrigin(key, origin string) *client {
@@ -343,4 +349,11 @@ func (n *node) dialOpts(opt *gws.ClientOption) *client {
 	go ws.ReadLoop()
 	n.t.Cleanup(func() { _ = ws.WriteClose(1000, nil) })
 	return c
+}
+
+// pauseReads stops draining the client's socket: gws reads on the
+// ReadLoop goroutine, which blocks while the frame buffer is full, so
+// filling the buffer with a blocking handler stalls reads.
+func pauseReads(c *client) {
+	c.paused.Store(true)
 }

@@ -108,6 +108,7 @@ type Server struct {
 	upgrader *gws.Upgrader
 	hub      *hub
 	delay    *delayer
+	writers  *writers
 	metrics  *metrics
 	start    time.Time
 
@@ -133,6 +134,7 @@ func New(opts Options) *Server {
 		log:     opts.Logger,
 		hub:     newHub(),
 		delay:   newDelayer(),
+		writers: newWriters(4096),
 		metrics: newMetrics(opts.Registry),
 		start:   time.Now(),
 		conns:   map[*conn]struct{}{},
@@ -236,6 +238,7 @@ func (s *Server) Drain(ctx context.Context) error {
 		}
 	}
 	s.delay.flush()
+	s.writers.close()
 	s.cancel()
 	return err
 }

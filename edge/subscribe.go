@@ -279,7 +279,9 @@ func (c *conn) leave(sub *subscription) {
 	c.srv.delay.after(c.removalKey(ch), c.srv.opts.PresenceGrace, func() { c.undoState(sub) })
 }
 
-func (c *conn) removalKey(ch string) string { return "m\x00" + c.app.ID + "\x00" + ch + "\x00" + c.socketID }
+func (c *conn) removalKey(ch string) string {
+	return "m\x00" + c.app.ID + "\x00" + ch + "\x00" + c.socketID
+}
 
 // undoState removes the subscription from the shared state, announcing a
 // presence member's departure when it was the user's last socket.

@@ -1,0 +1,85 @@
+package edge
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// writers is the pool of goroutines that flush sockets' outbound queues.
+// A socket with frames waiting is handed over through a channel, which
+// costs no allocation; a goroutine per flush would allocate a closure per
+// subscriber per event. The pool grows whenever no writer is idle (so a
+// socket stuck in a write until its deadline never holds up others) and
+// shrinks as writers sit idle, so idle sockets cost no goroutine.
+type writers struct {
+	ready    chan *conn
+	idle     atomic.Int32
+	count    atomic.Int32
+	max      int32
+	idleTime time.Duration
+	stop     chan struct{}
+}
+
+func newWriters(max int) *writers {
+	return &writers{
+		ready:    make(chan *conn, 1<<16),
+		max:      int32(max),
+		idleTime: 2 * time.Second,
+		stop:     make(chan struct{}),
+	}
+}
+
+// schedule hands a socket with queued frames to a writer.
+func (w *writers) schedule(c *conn) {
+	select {
+	case w.ready <- c:
+	default:
+		go c.flush() // backlog full: this socket gets a goroutine of its own
+		return
+	}
+	if w.idle.Load() == 0 && w.count.Load() < w.max {
+		w.count.Add(1)
+		go w.work()
+	}
+}
+
+func (w *writers) work() {
+	defer w.count.Add(-1)
+	t := time.NewTimer(w.idleTime)
+	defer t.Stop()
+	for {
+		w.idle.Add(1)
+		select {
+		case c := <-w.ready:
+			w.idle.Add(-1)
+			c.flush()
+			t.Reset(w.idleTime)
+		case <-t.C:
+			w.idle.Add(-1)
+			if !w.takeOne() {
+				return
+			}
+			t.Reset(w.idleTime)
+		case <-w.stop:
+			w.idle.Add(-1)
+			if !w.takeOne() {
+				return
+			}
+		}
+	}
+}
+
+// takeOne flushes a socket queued while this writer was leaving, so none
+// is stranded; it reports whether there was one.
+func (w *writers) takeOne() bool {
+	select {
+	case c := <-w.ready:
+		c.flush()
+		return true
+	default:
+		return false
+	}
+}
+
+// close stops idle writers; busy ones finish their socket first.
+func (w *writers) close() { close(w.stop) }
