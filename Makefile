@@ -1,0 +1,21 @@
+# The README's test command is `make test`: vet, every Go test with the race
+# detector (fuzz seeds included), then the end-to-end suites that drive the
+# built binary with the official npm clients.
+GO ?= go
+
+.PHONY: test test-go test-e2e build bench
+
+test: test-go test-e2e
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+test-e2e:
+	cd e2e && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=2 --test-timeout=120000 *.test.js
+
+build:
+	$(GO) build -o bin/switchboard ./cmd/switchboard
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./edge ./restapi ./protocol
