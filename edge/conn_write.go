@@ -26,7 +26,13 @@ func (c *conn) send(frame []byte) bool {
 		return false
 	}
 	if c.queued+len(frame) > c.srv.opts.MaxQueueBytes {
-		c.queue = c.queue[:0]
+		// Drop what the socket will never read, then tell it why it goes.
+		for _, f := range c.queue {
+			c.queued -= len(f)
+		}
+		clear(c.queue)
+		c.queue = append(c.queue[:0], slowConsumerFrame)
+		c.queued += len(slowConsumerFrame)
 		c.closing = protocol.ErrSlowConsumer
 		c.slow.Store(true)
 		start := !c.flushing

@@ -70,4 +70,6 @@ func stringEventFrame(event, channel, data string) []byte {
 var (
 	pongFrame = textFrame(protocol.PongFrame)
 	pingFrame = textFrame(protocol.PingFrame)
+
+	slowConsumerFrame = textFrame(protocol.ErrorFrame(protocol.ErrSlowConsumer))
 )
