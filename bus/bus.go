@@ -59,8 +59,13 @@ type Bus interface {
 // publish never waits for a subscriber's socket.
 type Memory struct {
 	mu       sync.RWMutex
-	handlers []Handler
+	handlers []*attachment
 }
+
+// attachment wraps a handler so detach finds its own entry by pointer:
+// comparing Handler interface values panics when the dynamic type is not
+// comparable (a func or a struct holding a slice).
+type attachment struct{ h Handler }
 
 var _ Bus = (*Memory)(nil)
 
@@ -69,14 +74,15 @@ func NewMemory() *Memory { return &Memory{} }
 
 // Attach adds a node's handler; the returned func detaches it.
 func (m *Memory) Attach(h Handler) (detach func()) {
+	a := &attachment{h}
 	m.mu.Lock()
-	m.handlers = append(m.handlers, h)
+	m.handlers = append(m.handlers, a)
 	m.mu.Unlock()
 	return func() {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		for i, x := range m.handlers {
-			if x == h {
+			if x == a {
 				m.handlers = append(m.handlers[:i:i], m.handlers[i+1:]...)
 				return
 			}
@@ -92,8 +98,8 @@ func (m *Memory) Publish(ctx context.Context, msg *Message) error {
 	m.mu.RLock()
 	hs := m.handlers
 	m.mu.RUnlock()
-	for _, h := range hs {
-		h.Deliver(msg)
+	for _, a := range hs {
+		a.h.Deliver(msg)
 	}
 	return nil
 }

@@ -220,6 +220,9 @@ func (s *MemoryState) AddUser(_ context.Context, app, user, socketID string) (bo
 		set = map[string]struct{}{}
 		sh.m[k] = set
 	}
+	if _, ok := set[socketID]; ok {
+		return false, nil // already recorded: not a new connection
+	}
 	set[socketID] = struct{}{}
 	return len(set) == 1, nil
 }

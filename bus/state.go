@@ -60,7 +60,8 @@ type State interface {
 	Cache(ctx context.Context, appID, channel string) (CachedEvent, bool, error)
 
 	// AddUser records a signed-in connection of userID; first reports the
-	// user's first connection in the app (→ watchlist online).
+	// user's first connection in the app (→ watchlist online). Adding a
+	// connection already recorded changes nothing and is not first.
 	AddUser(ctx context.Context, appID, userID, socketID string) (first bool, err error)
 	// RemoveUser undoes AddUser; last reports the user's last connection.
 	RemoveUser(ctx context.Context, appID, userID, socketID string) (last bool, err error)

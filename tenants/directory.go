@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -60,7 +61,7 @@ func (d *Directory) lookup(ctx context.Context, m map[string]cached, k string, l
 		return c.app, c.err
 	}
 	app, err := load(ctx, k)
-	if err != nil && err != ErrNotFound {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err // backend trouble is not cached
 	}
 	d.mu.Lock()
