@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/switchboard-rt/switchboard/loadgen"
 )
 
 func main() {
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, stdout)
+	case "bench":
+		return loadgen.Main(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", buildVersion())
 		return nil
@@ -78,5 +82,6 @@ const usage = `usage: switchboard [command] [flags]
 
 commands:
   serve     run a node (the default); see switchboard serve -h
+  bench     load-generate against any Pusher-compatible server; see switchboard bench -h
   version   print the version
 `
