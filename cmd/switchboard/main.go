@@ -15,8 +15,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
-
-	"github.com/switchboard-rt/switchboard/loadgen"
 )
 
 func main() {
@@ -67,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return serve(ctx, cfg, stdout)
 	case "bench":
-		return loadgen.Main(ctx, args, stdout, stderr)
+		return runBench(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", buildVersion())
 		return nil
