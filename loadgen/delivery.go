@@ -133,8 +133,8 @@ func runDelivery(ctx context.Context, cfg *Config, stderr io.Writer) (*Result, e
 			"%d scheduled publishes skipped because all %d publishers were busy: the offered rate was %.0f/s, not %.0f/s (raise --publishers)",
 			sk, cfg.Publishers, res.Rates["publish_per_s"], cfg.Rate))
 	}
-	if cfg.Publishers > 1 && r.reordered.Load() > 0 {
-		res.Warnings = append(res.Warnings, "out_of_order counts events overtaken on the way; with several --publishers the requests race each other, so only --publishers 1 makes it a server property")
+	if workers > 1 && r.reordered.Load() > 0 {
+		res.Warnings = append(res.Warnings, "out_of_order counts events overtaken on the way; with several requests in flight they race each other, so only --publishers 1 makes it a server property")
 	}
 	return res, nil
 }

@@ -247,8 +247,13 @@ func runConnectionsMulti(ctx context.Context, cfg *Config, stderr io.Writer) (*R
 	}
 	holdStart := time.Now()
 	prog := startProgress(ctx, stderr, cfg.Quiet, func(_, _ time.Duration) string {
+		held := time.Since(holdStart)
+		if held >= cfg.Hold {
+			// Closing: the server's RSS now includes teardown, not sockets.
+			return fmt.Sprintf("closing %d sockets in %d processes", open, len(children))
+		}
 		probe.sampleRSS()
-		return fmt.Sprintf("holding %d sockets in %d processes (%.0fs of %s); server rss %d KiB", open, len(children), time.Since(holdStart).Seconds(), cfg.Hold, probe.rssAfter)
+		return fmt.Sprintf("holding %d sockets in %d processes (%.0fs of %s); server rss %d KiB", open, len(children), held.Seconds(), cfg.Hold, probe.rssAfter)
 	})
 	var results []*Result
 	var errs []error

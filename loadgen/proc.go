@@ -100,6 +100,10 @@ func parseVmRSS(b []byte) (int64, error) {
 	return 0, fmt.Errorf("/proc status: no VmRSS line")
 }
 
+// minSocketsForRSS is the fewest sockets for which RSS growth is
+// reported per socket.
+const minSocketsForRSS = 100
+
 // serverProbe samples a server process's CPU and RSS; a zero PID makes
 // every call a no-op. Errors become the result's warnings: a server that
 // exited during the run must not hide the rest of the figures.
@@ -169,7 +173,8 @@ func (p *serverProbe) finish(r *Result, msgs, publishes, sockets int64) {
 		}
 	}
 	s.RSSAfterKiB = p.rssAfter
-	if sockets > 0 && p.rssAfter > 0 && p.rss0 > 0 {
+	// Below 100 sockets the growth is mostly the server's own noise.
+	if sockets >= minSocketsForRSS && p.rssAfter > 0 && p.rss0 > 0 {
 		s.RSSKiBPerSocket = round3(float64(p.rssAfter-p.rss0) / float64(sockets))
 	}
 	r.Server = s

@@ -135,7 +135,11 @@ func (p *publisher) runPaced(ctx context.Context, d time.Duration, rate float64,
 	// as unsent would show negative loss.
 	schedCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	jobs := make(chan int64, workers)
+	// The queue absorbs 20 ms of schedule (or 4 per worker) so that one
+	// slow response does not make the next sends miss their slot; the
+	// send timestamp is taken when a worker sends, so queueing never
+	// counts as server latency.
+	jobs := make(chan int64, max(4*workers, int(rate/50)))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)

@@ -81,3 +81,21 @@ func FuzzScanStamp(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReceivePath is the load generator's own cost per received
+// message above gws: find the stamp, record the latency. It must not
+// allocate.
+func BenchmarkReceivePath(b *testing.B) {
+	frame := appendJSONString([]byte(`{"event":"bench","channel":"bench-fanout","data":`), appendPayload(nil, 1718000000123456789, 42, 128))
+	frame = append(frame, '}')
+	h := newHistogram()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ts, _, ok := scanStamp(frame)
+		if !ok {
+			b.Fatal("no stamp")
+		}
+		h.record(i, (1718000000123456789+int64(i%50000)*1000-ts)/1000)
+	}
+}
