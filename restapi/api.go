@@ -2,11 +2,8 @@ package restapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,7 +27,8 @@ type publisher interface {
 	TerminateUser(ctx context.Context, appID, userID string) error
 }
 
-// channelState is the shared channel state the queries read (bus.State).
+// channelState is the part of the shared channel state (bus.State) the
+// queries read.
 type channelState interface {
 	Channel(ctx context.Context, appID, channel string) (bus.Counts, error)
 	Channels(ctx context.Context, appID, prefix string) (map[string]bus.Counts, error)
@@ -38,30 +36,45 @@ type channelState interface {
 	Cache(ctx context.Context, appID, channel string) (bus.CachedEvent, bool, error)
 }
 
-// Options configure the API. Apps, Publisher and State are required.
+var (
+	_ appFinder    = (*tenants.Directory)(nil)
+	_ publisher    = (*bus.Publisher)(nil)
+	_ channelState = (bus.State)(nil)
+)
+
+// Options configure the API. Apps, Publisher and State are required; the
+// zero value of every other field works.
 type Options struct {
-	Apps      appFinder
-	Publisher publisher
-	State     channelState
-	Logger    *slog.Logger
+	Apps      appFinder    // *tenants.Directory
+	Publisher publisher    // *bus.Publisher
+	State     channelState // bus.State
+	// Logger receives request failures; nil discards them.
+	Logger *slog.Logger
 	// Registry receives the HTTP metrics; nil registers none.
 	Registry prometheus.Registerer
 	// TimestampWindow is how far auth_timestamp may be from the server
-	// clock. Default 600 s.
+	// clock, either way. Default 600 s.
 	TimestampWindow time.Duration
-	// MaxBodyBytes caps a request body, compressed or not; larger bodies
-	// get 413 before they are read whole. Default 256 KiB.
+	// MaxBodyBytes caps a request body, as sent and after gunzip; larger
+	// bodies get 413 before they are read whole. Default 256 KiB.
 	MaxBodyBytes int64
-	// Now is the clock; default time.Now.
+	// Now is the clock for timestamps and rate limits; default time.Now.
 	Now func() time.Time
 }
 
+// DefaultMaxBodyBytes is the default request body cap: room for a full
+// batch of ten 10 KB events with their JSON escaping.
+const DefaultMaxBodyBytes = 256 << 10
+
+// DefaultTimestampWindow is Pusher's auth_timestamp tolerance.
+const DefaultTimestampWindow = 600 * time.Second
+
 func (o Options) withDefaults() Options {
 	if o.TimestampWindow <= 0 {
-		o.TimestampWindow = 600 * time.Second
+		o.TimestampWindow = DefaultTimestampWindow
 	}
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 256 << 10
+		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -72,108 +85,82 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// API serves the Pusher HTTP API under /apps/.
+// API serves the Pusher HTTP API under /apps/. It starts no goroutines
+// and holds nothing that needs closing.
 type API struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
 
 	lmu      sync.Mutex
-	limiters map[string]*appLimiters // by app id
+	limiters map[string]*appLimiters // by app id, created lazily
 }
 
-// New builds the API.
+// New builds the API. It panics if Apps, Publisher or State is nil (a
+// wiring bug) and, like prometheus.MustRegister, if the metrics are
+// already registered on opts.Registry.
 func New(opts Options) *API {
+	if opts.Apps == nil || opts.Publisher == nil || opts.State == nil {
+		panic("restapi: New needs Options.Apps, Options.Publisher and Options.State")
+	}
 	opts = opts.withDefaults()
 	return &API{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry), limiters: map[string]*appLimiters{}}
 }
 
-// Handler returns an http.Handler serving the API (and 404 for anything
-// outside it).
+// Handler returns an http.Handler that serves the API: a fresh echo with
+// Register applied and the API's error handler, so every other path
+// (and every error echo raises itself) gets the JSON error body.
 func (a *API) Handler() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.handleError
 	a.Register(e)
 	return e
 }
 
-// Register mounts the API's routes and error handling on e.
+// Routes under /apps/:app_id; the full template is the endpoint label of
+// the request metric.
+const (
+	routeEvents    = "/events"
+	routeBatch     = "/batch_events"
+	routeChannels  = "/channels"
+	routeChannel   = "/channels/:channel_name"
+	routeUsers     = "/channels/:channel_name/users"
+	routeTerminate = "/users/:user_id/terminate_connections"
+)
+
+// Register mounts the API on e under /apps/ only: it adds no global
+// middleware and leaves e's error handler alone, so e can serve other
+// paths too. Unknown paths under /apps/ answer a JSON 404 and known paths
+// with the wrong method a JSON 405, without authentication.
 func (a *API) Register(e *echo.Echo) {
-	e.HTTPErrorHandler = errorHandler(a.log)
-	e.Use(a.requestID, a.observe)
-	g := e.Group("/apps/:app_id", a.authenticate)
-	g.POST("/events", a.triggerEvent)
-	g.POST("/batch_events", a.triggerBatch)
-	g.GET("/channels", a.listChannels)
-	g.GET("/channels/:channel_name", a.getChannel)
-	g.GET("/channels/:channel_name/users", a.channelUsers)
-	g.POST("/users/:user_id/terminate_connections", a.terminateUser)
-	notFound := func(c echo.Context) error {
-		return fail(http.StatusNotFound, "not_found", "no such endpoint: "+c.Request().Method+" "+c.Request().URL.Path)
+	g := e.Group("/apps", a.requestID, a.observe)
+	g.RouteNotFound("", a.notFound)
+	g.RouteNotFound("/*", a.notFound)
+	app := g.Group("/:app_id")
+	app.RouteNotFound("", a.notFound)
+	app.RouteNotFound("/*", a.notFound)
+	route := func(method, path string, h echo.HandlerFunc) {
+		// Any first: the method's own route, added next, replaces it.
+		app.Any(path, methodNotAllowed(method))
+		app.Add(method, path, h, a.authenticate)
 	}
-	e.Any("/apps/*", notFound)
-	e.RouteNotFound("/*", notFound)
+	route(http.MethodPost, routeEvents, a.triggerEvent)
+	route(http.MethodPost, routeBatch, a.triggerBatch)
+	route(http.MethodGet, routeChannels, a.listChannels)
+	route(http.MethodGet, routeChannel, a.getChannel)
+	route(http.MethodGet, routeUsers, a.channelUsers)
+	route(http.MethodPost, routeTerminate, a.terminateUser)
 }
 
-const requestIDHeader = "X-Request-Id"
+func (a *API) notFound(c echo.Context) error {
+	r := c.Request()
+	return fail(http.StatusNotFound, codeNotFound, "no such endpoint: "+r.Method+" "+truncate(r.URL.Path, 200))
+}
 
-func (a *API) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+func methodNotAllowed(allow string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(requestIDHeader)
-		if id == "" || len(id) > 128 {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		c.Set(requestIDHeader, id)
-		c.Response().Header().Set(requestIDHeader, id)
-		return next(c)
+		c.Response().Header().Set("Allow", allow)
+		return fail(http.StatusMethodNotAllowed, codeMethodNotAllowed, c.Request().Method+" is not allowed here; use "+allow)
 	}
-}
-
-func requestID(c echo.Context) string {
-	id, _ := c.Get(requestIDHeader).(string)
-	return id
-}
-
-// observe counts requests by route and status and logs failures.
-func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		status := c.Response().Status
-		route := c.Path()
-		if route == "" || route == "/*" || route == "/apps/*" {
-			route = "other"
-		}
-		a.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-		if status >= 400 {
-			a.log.Info("request refused", "request_id", requestID(c), "method", c.Request().Method,
-				"route", route, "status", status, "app_id", c.Param("app_id"))
-		}
-		return nil
-	}
-}
-
-type metrics struct {
-	requests *prometheus.CounterVec
-	publish  prometheus.Histogram
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_api_requests_total", Help: "HTTP API requests by route and status.",
-		}, []string{"endpoint", "status"}),
-		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "switchboard_api_publish_duration_seconds", Help: "Time to validate and hand a publish request's events to the bus.",
-			Buckets: prometheus.ExponentialBuckets(0.00002, 2.5, 12),
-		}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.publish)
-	}
-	return m
 }

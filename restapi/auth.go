@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -17,141 +18,256 @@ import (
 	"github.com/switchboard-rt/switchboard/tenants"
 )
 
-// Context keys set by authenticate.
-const (
-	ctxApp  = "switchboard.app"
-	ctxBody = "switchboard.body"
-)
+// ctxAuthed is the echo context key of what authenticate established.
+const ctxAuthed = "switchboard.authed"
 
-// authenticate finds the app, reads the body under the size cap and checks
-// the request signature the way the Pusher server SDKs make it. The order
-// of checks decides the status: unknown app 404; any signature problem
-// 401; disabled app 403.
+// authed is an authenticated request, as the handlers see it (one context
+// value rather than three: each c.Set of a slice allocates).
+type authed struct {
+	app *tenants.App
+	// query is the signed query: keys lower-cased, one value each.
+	// Handlers read parameters only from it, so what they act on is what
+	// was signed.
+	query url.Values
+	body  []byte // after gunzip
+}
+
+func appOf(c echo.Context) *tenants.App { return c.Get(ctxAuthed).(*authed).app }
+func queryOf(c echo.Context) url.Values { return c.Get(ctxAuthed).(*authed).query }
+func bodyOf(c echo.Context) []byte      { return c.Get(ctxAuthed).(*authed).body }
+
+// authenticate checks a request the way the Pusher server SDKs sign it,
+// in the order of the protocol doc's table (§5.1), which decides the
+// status: unknown app 404; malformed query 400; every auth_* and body_md5
+// problem 401; body over the cap 413; disabled app 403 (only after the
+// signature holds, so the answer tells a stranger nothing).
 func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		appID := c.Param("app_id")
+		appID, ok := pathParam(c, "app_id")
+		if !ok {
+			return fail(http.StatusNotFound, codeAppNotFound, "unknown app id: the path is not validly escaped")
+		}
 		app, err := a.opts.Apps.AppByID(r.Context(), appID)
 		if errors.Is(err, tenants.ErrNotFound) {
-			return fail(http.StatusNotFound, "app_not_found", fmt.Sprintf("unknown app id %q", truncate(appID, 64)))
+			return fail(http.StatusNotFound, codeAppNotFound, fmt.Sprintf("unknown app id %q", truncate(appID, 64)))
 		}
 		if err != nil {
 			return fmt.Errorf("restapi: find app: %w", err)
 		}
-		raw, body, err := a.readBody(r)
+		q, err := parseQuery(r.URL.RawQuery)
 		if err != nil {
 			return err
 		}
-		if err := a.checkSignature(r, app, raw, body); err != nil {
+		secret, err := a.checkAuthParams(app, q)
+		if err != nil {
+			return err
+		}
+		raw, err := a.readBody(r)
+		if err != nil {
+			return err
+		}
+		gzipped := len(raw) > 0 && isGzip(r)
+		body, err := a.checkBodyMD5(q, raw, gzipped)
+		if err != nil {
+			return err
+		}
+		if err := checkSignature(r, q, secret); err != nil {
 			return err
 		}
 		if !app.Enabled {
-			return fail(http.StatusForbidden, "app_disabled", "app "+app.ID+" is disabled")
+			return fail(http.StatusForbidden, codeAppDisabled, "app "+app.ID+" is disabled")
 		}
-		c.Set(ctxApp, app)
-		c.Set(ctxBody, body)
+		if body == nil && gzipped {
+			// Decompress only once the sender is known to hold the secret.
+			if body, err = a.gunzip(raw); err != nil {
+				return err
+			}
+		} else if body == nil {
+			body = raw
+		}
+		c.Set(ctxAuthed, &authed{app: app, query: q, body: body})
 		return next(c)
 	}
 }
 
-// readBody returns the body as sent and as decoded (gunzipped), refusing
-// anything over MaxBodyBytes before reading it whole.
-func (a *API) readBody(r *http.Request) (raw, body []byte, err error) {
-	limit := a.opts.MaxBodyBytes
-	tooLarge := fail(http.StatusRequestEntityTooLarge, "payload_too_large",
-		"request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
-	if r.ContentLength > limit {
-		return nil, nil, tooLarge
+// pathParam returns a path parameter decoded exactly once. echo routes on
+// URL.RawPath when it is set (the path has escapes that URL.Path cannot
+// round-trip) and then hands out escaped values; otherwise the value comes
+// from the already-decoded URL.Path and must not be decoded again.
+func pathParam(c echo.Context, name string) (string, bool) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, true
 	}
-	raw, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, nil, badRequest("could not read the request body")
-	}
-	if int64(len(raw)) > limit {
-		return nil, nil, tooLarge
-	}
-	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") || len(raw) == 0 {
-		return raw, raw, nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, nil, badRequest("Content-Encoding is gzip but the body is not gzip data")
-	}
-	body, err = io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, nil, badRequest("Content-Encoding is gzip but the body is not valid gzip data")
-	}
-	if int64(len(body)) > limit {
-		return nil, nil, tooLarge
-	}
-	return raw, body, nil
+	u, err := url.PathUnescape(v)
+	return u, err == nil
 }
 
-func unauthorized(code, msg string) *apiError { return fail(http.StatusUnauthorized, code, msg) }
+// parseQuery parses the query as the SDKs build it: pairs split on "&",
+// percent- and plus-decoded, keys lower-cased because the string to sign
+// lower-cases them. A name given twice (in any case) is refused: the
+// string to sign keeps one value per name, so a second one could smuggle
+// an unsigned parameter past the signature. Unlike url.ParseQuery it keeps
+// ";" as a literal, as Pusher's servers do.
+func parseQuery(raw string) (url.Values, error) {
+	n := strings.Count(raw, "&") + 1
+	q := make(url.Values, n)
+	vals := make([]string, n) // one backing array for every value
+	for i := 0; raw != ""; i++ {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, badRequest(fmt.Sprintf("malformed query string: bad escape in parameter name %q", truncate(k, 64)))
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, badRequest(fmt.Sprintf("malformed query string: bad escape in the value of %q", truncate(key, 64)))
+		}
+		key = strings.ToLower(key)
+		if _, dup := q[key]; dup {
+			return nil, badRequest(fmt.Sprintf("query parameter %q is given more than once (names are case-insensitive)", truncate(key, 64)))
+		}
+		vals[i] = val
+		q[key] = vals[i : i+1 : i+1]
+	}
+	return q, nil
+}
 
-func (a *API) checkSignature(r *http.Request, app *tenants.App, raw, body []byte) error {
-	q := r.URL.Query()
+// checkAuthParams checks auth_key, auth_version and auth_timestamp and
+// returns the secret of the key used.
+func (a *API) checkAuthParams(app *tenants.App, q url.Values) (string, error) {
 	key := q.Get("auth_key")
 	if key == "" {
-		return unauthorized("auth_key_missing", "auth_key is missing")
+		return "", unauthorized(codeAuthKeyMissing, "auth_key is missing")
 	}
 	secret, ok := app.SecretFor(key)
 	if !ok {
-		return unauthorized("unknown_auth_key", "unknown auth_key: it is not an active key of app "+app.ID)
+		return "", unauthorized(codeUnknownAuthKey, "Unknown auth_key: it is not an active key of app "+app.ID)
 	}
-	if v := q.Get("auth_version"); v != "" && v != "1.0" {
-		return unauthorized("auth_version", "auth_version must be 1.0")
+	if v, ok := q["auth_version"]; ok && v[0] != "1.0" {
+		return "", unauthorized(codeAuthVersion, "auth_version must be 1.0")
 	}
 	ts, err := strconv.ParseInt(q.Get("auth_timestamp"), 10, 64)
 	if err != nil {
-		return unauthorized("auth_timestamp", "auth_timestamp is missing or not an integer (Unix seconds)")
+		return "", unauthorized(codeAuthTimestamp, "auth_timestamp is missing or not an integer (Unix seconds)")
 	}
 	now := a.opts.Now().Unix()
 	window := int64(a.opts.TimestampWindow.Seconds())
 	if ts < now-window || ts > now+window {
-		return unauthorized("timestamp_expired", fmt.Sprintf(
+		return "", unauthorized(codeTimestampExpired, fmt.Sprintf(
 			"Timestamp expired: Given timestamp (%d) not within %ds of server time (%d)", ts, window, now))
 	}
-	if len(raw) > 0 {
-		got := q.Get("body_md5")
-		if got == "" {
-			return unauthorized("body_md5_missing", "body_md5 is missing: it is required for requests with a body")
+	return secret, nil
+}
+
+// readBody returns the body as sent, refusing anything over MaxBodyBytes
+// before reading it whole.
+func (a *API) readBody(r *http.Request) ([]byte, error) {
+	limit := a.opts.MaxBodyBytes
+	switch {
+	case r.ContentLength > limit:
+		return nil, bodyTooLarge(limit)
+	case r.ContentLength == 0 || r.Body == nil:
+		return nil, nil
+	case r.ContentLength > 0:
+		// net/http delivers exactly Content-Length bytes: one exact read.
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, badRequest("could not read the request body: it is shorter than its Content-Length")
 		}
-		// The SDKs hash the bytes they send; for a gzipped body accept the
-		// hash of the JSON inside too.
-		if !equalFoldConst(got, protocol.BodyMD5(raw)) && !equalFoldConst(got, protocol.BodyMD5(body)) {
-			return unauthorized("body_md5_mismatch", "body_md5 does not match the MD5 of the request body")
+		return buf, nil
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, 1024))
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
+		return nil, badRequest("could not read the request body")
+	}
+	if int64(buf.Len()) > limit {
+		return nil, bodyTooLarge(limit)
+	}
+	return buf.Bytes(), nil
+}
+
+func bodyTooLarge(limit int64) error {
+	return tooLarge("request body is larger than " + strconv.FormatInt(limit, 10) + " bytes")
+}
+
+func isGzip(r *http.Request) bool {
+	return strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip")
+}
+
+// gunzip decompresses a gzip body under the same cap.
+func (a *API) gunzip(raw []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, badRequest("Content-Encoding is gzip but the body is not gzip data")
+	}
+	body, err := io.ReadAll(io.LimitReader(zr, a.opts.MaxBodyBytes+1))
+	if err != nil {
+		return nil, badRequest("Content-Encoding is gzip but the body is not valid gzip data")
+	}
+	if int64(len(body)) > a.opts.MaxBodyBytes {
+		return nil, tooLarge("decompressed request body is larger than " + strconv.FormatInt(a.opts.MaxBodyBytes, 10) + " bytes")
+	}
+	return body, nil
+}
+
+// checkBodyMD5 checks body_md5 against the body as sent. A gzip body whose
+// sender hashed the JSON inside instead is accepted too (the signature
+// binds either hash equally); then the decompressed body is returned,
+// otherwise nil.
+func (a *API) checkBodyMD5(q url.Values, raw []byte, gzipped bool) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	got := q.Get("body_md5")
+	if got == "" {
+		return nil, unauthorized(codeBodyMD5Missing, "body_md5 is missing: it is required for requests with a body")
+	}
+	if equalFoldConst(got, protocol.BodyMD5(raw)) {
+		return nil, nil
+	}
+	if gzipped {
+		body, err := a.gunzip(raw)
+		if err == nil && equalFoldConst(got, protocol.BodyMD5(body)) {
+			return body, nil
 		}
 	}
+	return nil, unauthorized(codeBodyMD5Mismatch, "Invalid body_md5: it does not match the MD5 of the request body as sent")
+}
+
+// checkSignature checks auth_signature over the method, the path and the
+// sorted query. The SDKs sign the path as they send it; for names with
+// reserved characters (#server-to-user- channels) some sign it decoded,
+// so both forms are tried.
+func checkSignature(r *http.Request, q url.Values, secret string) error {
 	sig := q.Get("auth_signature")
 	if sig == "" {
-		return unauthorized("auth_signature_missing", "auth_signature is missing")
+		return unauthorized(codeAuthSignatureMissing, "auth_signature is missing")
 	}
-	for _, path := range candidatePaths(r) {
-		if protocol.ValidSignature(secret, []byte(protocol.RequestStringToSign(r.Method, path, q)), sig) {
-			return nil
-		}
-	}
-	return unauthorized("invalid_signature", fmt.Sprintf(
-		"Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
-		protocol.RequestStringToSign(r.Method, r.URL.Path, q), truncate(sig, 64)))
-}
-
-// candidatePaths are the forms of the path a client may have signed: as
-// sent (escaped) and decoded; they differ only for names with reserved
-// characters, such as #server-to-user- channels.
-func candidatePaths(r *http.Request) []string {
 	escaped := r.URL.EscapedPath()
-	if escaped == r.URL.Path {
-		return []string{escaped}
+	if protocol.ValidSignature(secret, []byte(protocol.RequestStringToSign(r.Method, escaped, q)), sig) {
+		return nil
 	}
-	return []string{escaped, r.URL.Path}
+	if r.URL.Path != escaped &&
+		protocol.ValidSignature(secret, []byte(protocol.RequestStringToSign(r.Method, r.URL.Path, q)), sig) {
+		return nil
+	}
+	return unauthorized(codeInvalidSignature, fmt.Sprintf(
+		"Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
+		protocol.RequestStringToSign(r.Method, escaped, q), truncate(sig, 64)))
 }
 
-func equalFoldConst(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(strings.ToLower(a)), []byte(b)) == 1
+func equalFoldConst(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(want)) == 1
 }
 
+// truncate shortens client-supplied text quoted back in error messages.
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"

@@ -3,11 +3,12 @@ package restapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
-	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,22 +16,26 @@ import (
 	"github.com/switchboard-rt/switchboard/tenants"
 )
 
+// channelParam is the channel named in the path, decoded once and
+// checked against the channel name rules.
 func channelParam(c echo.Context, app *tenants.App) (string, error) {
-	name, err := url.PathUnescape(c.Param("channel_name"))
-	if err != nil || !protocol.ValidChannelName(name, app.MaxChannelNameLength) {
+	name, ok := pathParam(c, "channel_name")
+	if !ok || !protocol.ValidChannelName(name, maxChannelName(app)) {
 		return "", badRequest(fmt.Sprintf("invalid channel name %q", truncate(c.Param("channel_name"), 200)))
 	}
 	return name, nil
 }
 
-// listChannels is GET /apps/{app_id}/channels: occupied channels only.
+// listChannels is GET /apps/{app_id}/channels: occupied channels only,
+// never the #server-to-user- ones.
 func (a *API) listChannels(c echo.Context) error {
 	app := appOf(c)
 	if err := a.allowRead(app); err != nil {
 		return err
 	}
-	prefix := c.QueryParam("filter_by_prefix")
-	info, err := parseInfo(c.QueryParam("info"))
+	q := queryOf(c)
+	prefix := q.Get("filter_by_prefix")
+	info, err := parseInfo(q.Get("info"))
 	if err != nil {
 		return err
 	}
@@ -41,21 +46,37 @@ func (a *API) listChannels(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("restapi: list channels: %w", err)
 	}
-	out := make(map[string]map[string]int, len(chans))
-	for name, counts := range chans {
+	out := make(map[string]channelCounts, len(chans))
+	for name, n := range chans {
 		if strings.HasPrefix(name, protocol.ServerToUserPrefix) {
 			continue
 		}
-		m := map[string]int{}
+		var cc channelCounts
 		if info.userCount {
-			m["user_count"] = counts.Users
+			cc.UserCount = &n.Users
 		}
 		if info.subscriptionCount {
-			m["subscription_count"] = counts.Subscriptions
+			cc.SubscriptionCount = &n.Subscriptions
 		}
-		out[name] = m
+		out[name] = cc
 	}
-	return c.JSON(http.StatusOK, map[string]any{"channels": out})
+	return c.JSON(http.StatusOK, struct {
+		Channels map[string]channelCounts `json:"channels"`
+	}{out})
+}
+
+// channelInfo is the answer of GET /apps/{app_id}/channels/{channel_name}.
+type channelInfo struct {
+	Occupied          bool        `json:"occupied"`
+	UserCount         *int        `json:"user_count,omitempty"`
+	SubscriptionCount *int        `json:"subscription_count,omitempty"`
+	Cache             *cachedInfo `json:"cache,omitempty"`
+}
+
+type cachedInfo struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"` // the cached JSON string, as published
+	TTL   int             `json:"ttl"`  // seconds remaining
 }
 
 // getChannel is GET /apps/{app_id}/channels/{channel_name}.
@@ -68,7 +89,7 @@ func (a *API) getChannel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	info, err := parseInfo(c.QueryParam("info"))
+	info, err := parseInfo(queryOf(c).Get("info"))
 	if err != nil {
 		return err
 	}
@@ -77,16 +98,16 @@ func (a *API) getChannel(c echo.Context) error {
 		return badRequest("user_count may only be requested for presence channels")
 	}
 	ctx := c.Request().Context()
-	counts, err := a.opts.State.Channel(ctx, app.ID, name)
+	n, err := a.opts.State.Channel(ctx, app.ID, name)
 	if err != nil {
 		return fmt.Errorf("restapi: channel: %w", err)
 	}
-	out := map[string]any{"occupied": counts.Subscriptions > 0}
+	out := channelInfo{Occupied: n.Subscriptions > 0}
 	if info.userCount {
-		out["user_count"] = counts.Users
+		out.UserCount = &n.Users
 	}
 	if info.subscriptionCount {
-		out["subscription_count"] = counts.Subscriptions
+		out.SubscriptionCount = &n.Subscriptions
 	}
 	if info.cache && kind.Cache {
 		ev, ok, err := a.opts.State.Cache(ctx, app.ID, name)
@@ -94,15 +115,37 @@ func (a *API) getChannel(c echo.Context) error {
 			return fmt.Errorf("restapi: channel cache: %w", err)
 		}
 		if ok {
-			var data string
-			_ = jsonUnmarshalString(ev.Data, &data)
-			out["cache"] = map[string]any{"event": ev.Event, "data": data, "ttl": int(time.Until(ev.Expires).Seconds())}
+			out.Cache = &cachedInfo{Event: ev.Event, Data: cachedData(ev.Data), TTL: ttlSeconds(ev.Expires)}
 		}
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-// channelUsers is GET /apps/{app_id}/channels/{channel_name}/users.
+// cachedData is the cached event's data as a JSON string: as published
+// through the API it already is one; anything else is wrapped.
+func cachedData(raw []byte) json.RawMessage {
+	var s string
+	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+		return raw
+	}
+	if json.Valid(raw) {
+		return protocol.AppendJSONString(nil, string(raw))
+	}
+	return json.RawMessage(`""`)
+}
+
+// ttlSeconds is the time left until expires, rounded up, on the real
+// clock: the shared state stamps Expires from its own clock.
+func ttlSeconds(expires time.Time) int {
+	return max(0, int(math.Ceil(time.Until(expires).Seconds())))
+}
+
+type user struct {
+	ID string `json:"id"`
+}
+
+// channelUsers is GET /apps/{app_id}/channels/{channel_name}/users: the
+// distinct user ids of a presence channel, without user_info.
 func (a *API) channelUsers(c echo.Context) error {
 	app := appOf(c)
 	if err := a.allowRead(app); err != nil {
@@ -113,34 +156,33 @@ func (a *API) channelUsers(c echo.Context) error {
 		return err
 	}
 	if protocol.Classify(name).Kind != protocol.KindPresence {
-		return badRequest("users are only available for presence channels")
+		return badRequest("users are only available for presence channels (presence-)")
 	}
 	members, err := a.opts.State.Members(c.Request().Context(), app.ID, name)
 	if err != nil {
 		return fmt.Errorf("restapi: channel users: %w", err)
 	}
-	users := make([]map[string]string, len(members))
+	users := make([]user, len(members))
 	for i, m := range members {
-		users[i] = map[string]string{"id": m.UserID}
+		users[i] = user{ID: m.UserID}
 	}
-	sort.Slice(users, func(i, j int) bool { return users[i]["id"] < users[j]["id"] })
-	return c.JSON(http.StatusOK, map[string]any{"users": users})
+	slices.SortFunc(users, func(x, y user) int { return strings.Compare(x.ID, y.ID) })
+	return c.JSON(http.StatusOK, struct {
+		Users []user `json:"users"`
+	}{users})
 }
 
-// terminateUser is POST /apps/{app_id}/users/{user_id}/terminate_connections.
+// terminateUser is POST /apps/{app_id}/users/{user_id}/terminate_connections:
+// every connection signed in as the user, on every node, is closed. An
+// unknown or offline user is still a 200.
 func (a *API) terminateUser(c echo.Context) error {
 	app := appOf(c)
-	user, err := url.PathUnescape(c.Param("user_id"))
-	if err != nil || user == "" {
-		return badRequest("invalid user id")
+	userID, ok := pathParam(c, "user_id")
+	if !ok || userID == "" || len(userID) > protocol.DefaultMaxUserIDLength || !utf8.ValidString(userID) {
+		return badRequest(fmt.Sprintf("invalid user id %q: 1 to %d bytes of UTF-8", truncate(c.Param("user_id"), 200), protocol.DefaultMaxUserIDLength))
 	}
-	if err := a.allowPublish(app, 1); err != nil {
-		return err
-	}
-	if err := a.opts.Publisher.TerminateUser(c.Request().Context(), app.ID, user); err != nil {
+	if err := a.opts.Publisher.TerminateUser(c.Request().Context(), app.ID, userID); err != nil {
 		return fmt.Errorf("restapi: terminate user: %w", err)
 	}
-	return c.JSONBlob(http.StatusOK, []byte("{}"))
+	return c.JSONBlob(http.StatusOK, emptyObject)
 }
-
-func jsonUnmarshalString(raw []byte, s *string) error { return json.Unmarshal(raw, s) }

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -24,46 +25,96 @@ func fail(status int, code, msg string) *apiError {
 	return &apiError{Status: status, Code: code, Message: msg}
 }
 
-func badRequest(msg string) *apiError { return fail(http.StatusBadRequest, "bad_request", msg) }
+// Error codes of the JSON error body. They are part of the API: clients
+// and dashboards may match on them, so change them only with a note.
+const (
+	codeBadRequest       = "bad_request"
+	codeNotFound         = "not_found"
+	codeAppNotFound      = "app_not_found"
+	codeAppDisabled      = "app_disabled"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeTooLarge         = "payload_too_large"
+	codeRateLimited      = "rate_limited"
+	codeInternal         = "internal"
+	codeUnauthorized     = "unauthorized"
 
-// errorHandler maps every error to its status and a JSON body
-// {"error": …, "code": …}, in one place. Unknown errors are 500s whose
-// detail goes to the log only.
-func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		var ae *apiError
-		var he *echo.HTTPError
-		switch {
-		case errors.As(err, &ae):
-		case errors.As(err, &he):
-			ae = fail(he.Code, codeForStatus(he.Code), http.StatusText(he.Code))
-			if m, ok := he.Message.(string); ok && m != "" {
-				ae.Message = m
-			}
-		default:
-			log.Error("request failed", "request_id", requestID(c), "path", c.Path(), "err", err)
-			ae = fail(http.StatusInternalServerError, "internal", "internal server error")
-		}
-		if ae.RetryAfter > 0 {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
-		}
-		_ = c.JSON(ae.Status, map[string]string{"error": ae.Message, "code": ae.Code})
+	codeAuthKeyMissing       = "auth_key_missing"
+	codeUnknownAuthKey       = "unknown_auth_key"
+	codeAuthVersion          = "auth_version"
+	codeAuthTimestamp        = "auth_timestamp"
+	codeTimestampExpired     = "timestamp_expired"
+	codeBodyMD5Missing       = "body_md5_missing"
+	codeBodyMD5Mismatch      = "body_md5_mismatch"
+	codeAuthSignatureMissing = "auth_signature_missing"
+	codeInvalidSignature     = "invalid_signature"
+)
+
+func badRequest(msg string) *apiError { return fail(http.StatusBadRequest, codeBadRequest, msg) }
+
+func unauthorized(code, msg string) *apiError { return fail(http.StatusUnauthorized, code, msg) }
+
+func tooLarge(msg string) *apiError { return fail(http.StatusRequestEntityTooLarge, codeTooLarge, msg) }
+
+// handleError is the API's one mapping from an error to a response: the
+// status and a JSON body {"error": …, "code": …}. It is an
+// echo.HTTPErrorHandler (Handler installs it on its echo) and is also
+// called by the API's own middleware, so routes mounted on a shared echo
+// answer the same way whatever that echo's handler is. Unknown errors are
+// 500s whose detail goes to the log only.
+func (a *API) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
 	}
+	var ae *apiError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = fail(he.Code, codeForStatus(he.Code), http.StatusText(he.Code))
+		if m, ok := he.Message.(string); ok && m != "" {
+			ae.Message = m
+		}
+	default:
+		level := slog.LevelError
+		if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+			level = slog.LevelInfo // the client went away; nothing to act on
+		}
+		a.log.Log(c.Request().Context(), level, "request failed", "request_id", requestID(c), "method", c.Request().Method,
+			"route", c.Path(), "app_id", c.Param("app_id"), "err", err)
+		ae = fail(http.StatusInternalServerError, codeInternal, "internal server error")
+	}
+	if ae.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(ae.Status)
+		return
+	}
+	_ = c.JSON(ae.Status, errorBody{Error: ae.Message, Code: ae.Code})
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
 }
 
 func codeForStatus(status int) string {
 	switch status {
+	case http.StatusBadRequest:
+		return codeBadRequest
 	case http.StatusNotFound:
-		return "not_found"
+		return codeNotFound
 	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
+		return codeMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:
-		return "payload_too_large"
+		return codeTooLarge
 	case http.StatusUnauthorized:
-		return "unauthorized"
+		return codeUnauthorized
+	case http.StatusTooManyRequests:
+		return codeRateLimited
+	}
+	if status >= 500 {
+		return codeInternal
 	}
 	return "error"
 }

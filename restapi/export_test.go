@@ -1,0 +1,4 @@
+package restapi
+
+// DecodedLen exposes decodedLen to the external tests.
+var DecodedLen = decodedLen
