@@ -84,9 +84,17 @@ var (
 // every query parameter but auth_signature, keys lower-cased and sorted,
 // values URL-decoded, joined by newlines.
 func RequestStringToSign(method, path string, query url.Values) string {
+	// Visit names in a fixed order so that names differing only in case
+	// (which the API refuses anyway) still give one defined result.
+	names := make([]string, 0, len(query))
+	for k := range query {
+		names = append(names, k)
+	}
+	sort.Strings(names)
 	keys := make([]string, 0, len(query))
 	lower := make(map[string]string, len(query))
-	for k, v := range query {
+	for _, k := range names {
+		v := query[k]
 		lk := strings.ToLower(k)
 		if lk == "auth_signature" || len(v) == 0 {
 			continue

@@ -98,3 +98,13 @@ func TestSplitAuth(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestStringToSignIsDeterministic(t *testing.T) {
+	q := url.Values{"info": {"a"}, "INFO": {"b"}, "Info": {"c"}}
+	first := protocol.RequestStringToSign("GET", "/p", q)
+	for i := 0; i < 50; i++ {
+		if got := protocol.RequestStringToSign("GET", "/p", q); got != first {
+			t.Fatalf("%q then %q", first, got)
+		}
+	}
+}
