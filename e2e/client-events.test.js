@@ -1,93 +1,137 @@
 'use strict';
+// Client events (protocol doc §4; checklist 45–53).
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { start } = require('./lib/server');
-const { closeAll, client, subscribed, collect, waitFor, sleep, raw, disconnectAll } = require('./lib/clients');
+const { start, until, withServerLogs } = require('./lib/server');
+const { backend, client, closeAll, subscribed, record, errors, waitFor, mark, rawClient, disconnectAll } = require('./lib/clients');
 const apps = require('./lib/apps');
-const crypto = require('node:crypto');
 
 describe('client events', () => {
-  let server;
-  before(async () => { server = await start({ apps: apps.all }); });
+  let server, sdk;
+  before(async () => { server = await start({ apps: apps.all }); sdk = backend(server, apps.main); });
   after(async () => { closeAll(); await server.stop(); });
 
-  it('reach the other subscribers, not the sender, with data kept as sent', async () => {
+  it('reach the other subscribers (other tabs of the same user too), never the sender, data as sent', withServerLogs(async () => {
     const a = client(server, apps.main), b = client(server, apps.main), c = client(server, apps.main);
     const [ca, cb, cc] = await Promise.all([a, b, c].map((p) => subscribed(p.subscribe('private-chat'))));
-    const ga = collect(ca, 'client-typing'), gb = collect(cb, 'client-typing'), gc = collect(cc, 'client-typing');
-    assert.equal(ca.trigger('client-typing', { typing: true, n: [1, 2] }), true);
+    const ga = record(ca, 'client-typing'), gb = record(cb, 'client-typing'), gc = record(cc, 'client-typing');
+    const data = { typing: true, n: [1, 2.5, null], s: 'é"\n' };
+    assert.equal(ca.trigger('client-typing', data), true);
     await waitFor(gb); await waitFor(gc);
-    assert.deepEqual(gb[0].data, { typing: true, n: [1, 2] });
-    await sleep(200);
+    assert.deepEqual(gb[0].data, data);
+    assert.deepEqual(gc[0].data, data);
+    await mark(sdk, 'private-chat', ca);
     assert.equal(ga.length, 0, 'echoed to the sender');
-    disconnectAll(a, b, c);
-  });
 
-  it('carry the sender\'s user_id on presence channels', async () => {
+    // on the wire data stays a JSON value (object), not a string
+    const r = await rawClient(server, apps.main);
+    await r.join('private-chat');
+    ca.trigger('client-typing', { raw: 1 });
+    const f = await r.next((x) => x.event === 'client-typing');
+    assert.deepEqual(f, { event: 'client-typing', channel: 'private-chat', data: { raw: 1 } });
+    disconnectAll(a, b, c);
+  }));
+
+  it('carry the sender\'s user_id (a string) on presence channels; a forged user_id is replaced', withServerLogs(async () => {
     const a = client(server, apps.main, { presence: { user_id: 'ann' } });
+    const a2 = client(server, apps.main, { presence: { user_id: 'ann' } }); // ann's other tab
     const b = client(server, apps.main, { presence: { user_id: 'ben' } });
-    const ca = await subscribed(a.subscribe('presence-chat'));
-    const cb = await subscribed(b.subscribe('presence-chat'));
-    const got = collect(cb, 'client-hi');
+    const [ca, ca2, cb] = await Promise.all([a, a2, b].map((p) => subscribed(p.subscribe('presence-chat'))));
+    const got = record(cb, 'client-hi'), got2 = record(ca2, 'client-hi'), mine = record(ca, 'client-hi');
     ca.trigger('client-hi', 'hello');
-    await waitFor(got);
+    await waitFor(got); await waitFor(got2);
     assert.equal(got[0].data, 'hello');
     assert.equal(got[0].meta.user_id, 'ann');
+    assert.equal(got2[0].meta.user_id, 'ann', 'the same user\'s other socket must receive it');
+    await mark(sdk, 'presence-chat', ca);
+    assert.equal(mine.length, 0, 'echoed to the sender');
+
+    const r = await rawClient(server, apps.main, { presence: { user_id: 42 } });
+    await r.join('presence-chat');
+    r.send({ event: 'client-hi', channel: 'presence-chat', data: { x: 1 }, user_id: 'ann' });
+    await waitFor(got, 2);
+    assert.equal(got[1].meta.user_id, '42', 'user_id must be the signed-in member, as a string');
+    ca.trigger('client-hi', 'from ann');
+    const f = await r.next((x) => x.event === 'client-hi');
+    assert.equal(f.user_id, 'ann');
+    disconnectAll(a, a2, b);
+  }));
+
+  it('pusher-js on a public channel: refused with pusher:error, not delivered', withServerLogs(async () => {
+    const a = client(server, apps.main), b = client(server, apps.main);
+    const [ca, cb] = await Promise.all([subscribed(a.subscribe('public-room')), subscribed(b.subscribe('public-room'))]);
+    const errs = errors(a);
+    const got = record(cb, 'client-x');
+    ca.trigger('client-x', { a: 1 });
+    await until('pusher:error', () => errs.some((e) => e.type === 'PusherError'));
+    assert.equal(errs[0].data.code, null);
+    await mark(sdk, 'public-room', cb);
+    assert.equal(got.length, 0);
+    assert.equal(a.connection.state, 'connected');
     disconnectAll(a, b);
-  });
+  }));
 
-  async function rawClient(app) {
-    const r = raw(server, `/app/${app.key}?protocol=7`);
-    const id = await r.socketId();
-    r.join = async (ch) => {
-      // private-style signature, also right for private-encrypted- channels
-      const sig = crypto.createHmac('sha256', app.secret).update(`${id}:${ch}`).digest('hex');
-      const auth = ch.startsWith('private-') ? `${app.key}:${sig}` : '';
-      r.send({ event: 'pusher:subscribe', data: { channel: ch, auth } });
-      await r.next((x) => x.event === 'pusher_internal:subscription_succeeded' && x.channel === ch);
-    };
-    return r;
-  }
-
-  it('are rejected on public and encrypted channels, when disabled and when not subscribed', async () => {
-    const r = await rawClient(apps.main), other = await rawClient(apps.main);
-    for (const ch of ['public-room', 'private-encrypted-x']) { await r.join(ch); await other.join(ch); }
-    let errors = 0;
-    for (const ch of ['public-room', 'private-encrypted-x', 'private-not-joined']) {
-      r.send({ event: 'client-x', channel: ch, data: {} });
-      await r.next((x) => x.event === 'pusher:error' && r.frames.filter((f) => f.event === 'pusher:error').length > errors);
-      errors++;
+  it('refused on cache-, private-encrypted-, #server-to-user- and unsubscribed channels, and non client- names', withServerLogs(async () => {
+    const enc = backend(server, apps.main, { encryptionMasterKeyBase64: Buffer.alloc(32, 1).toString('base64') });
+    const r = await rawClient(server, apps.main), other = await rawClient(server, apps.main);
+    for (const x of [r, other]) {
+      await x.join('cache-room');
+      await x.join('private-open');
+      const ok = await x.subscribe('private-encrypted-x', { auth: enc.authorizeChannel(x.id, 'private-encrypted-x').auth });
+      assert.equal(ok.event, 'pusher_internal:subscription_succeeded');
     }
-    const quiet = await rawClient(apps.noClientEvents), quiet2 = await rawClient(apps.noClientEvents);
-    await quiet.join('private-q'); await quiet2.join('private-q');
-    quiet.send({ event: 'client-x', channel: 'private-q', data: {} });
-    await quiet.next((x) => x.event === 'pusher:error');
-    await sleep(200);
-    assert.equal(other.frames.filter((f) => f.event === 'client-x').length, 0);
-    assert.equal(quiet2.frames.filter((f) => f.event === 'client-x').length, 0);
-    for (const x of [r, other, quiet, quiet2]) x.ws.close();
-  });
+    r.send({ event: 'pusher:signin', data: sdk.authenticateUser(r.id, { id: 'me' }) });
+    await r.next((x) => x.event === 'pusher:signin_success');
+    await r.join('#server-to-user-me');
+    for (const [ch, ev] of [['cache-room', 'client-x'], ['private-encrypted-x', 'client-x'], ['#server-to-user-me', 'client-x'],
+      ['private-not-joined', 'client-x'], ['private-open', 'not-client-x'], ['private-open', 'client-' + 'n'.repeat(200)]]) {
+      const next = r.after();
+      r.send({ event: ev, channel: ch, data: {} });
+      const e = await next((x) => x.event === 'pusher:error' || x.event === ev);
+      assert.equal(e.event, 'pusher:error', `${ev} on ${ch}: no error`);
+      assert.notEqual(e.data.code, 4301, `${ev} on ${ch}: 4301 is for the rate limit only`);
+    }
+    r.send({ event: 'client-marker', channel: 'private-open', data: {} });
+    await other.next((x) => x.event === 'client-marker');
+    assert.deepEqual(other.frames.filter((x) => x.event.startsWith('client-x') || x.event === 'not-client-x' || x.event.startsWith('client-nnn')), [],
+      'a refused client event was delivered');
+    assert.equal(r.closeCode, null);
+  }));
 
-  it('11 in a second: one is refused with 4301, the connection stays', async () => {
-    const r = await rawClient(apps.main), other = await rawClient(apps.main);
+  it('refused when the app has client events switched off', withServerLogs(async () => {
+    const r = await rawClient(server, apps.quiet), other = await rawClient(server, apps.quiet);
+    await r.join('private-q'); await other.join('private-q');
+    const next = r.after();
+    r.send({ event: 'client-x', channel: 'private-q', data: {} });
+    await next((x) => x.event === 'pusher:error');
+    await backend(server, apps.quiet).trigger('private-q', 'end', {});
+    await other.next((x) => x.event === 'end');
+    assert.equal(other.count((x) => x.event === 'client-x'), 0);
+  }));
+
+  it('11 within a second: the 11th is refused with 4301, the connection stays open', withServerLogs(async () => {
+    const r = await rawClient(server, apps.main), other = await rawClient(server, apps.main);
     await r.join('private-burst'); await other.join('private-burst');
-    for (let i = 0; i < 11; i++) r.send({ event: 'client-x', channel: 'private-burst', data: { i } });
+    for (let i = 0; i < 11; i++) r.send({ event: 'client-burst', channel: 'private-burst', data: { i } });
     const err = await r.next((x) => x.event === 'pusher:error');
     assert.equal(err.data.code, 4301);
-    await sleep(300);
-    assert.equal(other.frames.filter((f) => f.event === 'client-x').length, 10);
+    await sdk.trigger('private-burst', 'end', {});
+    await other.next((x) => x.event === 'end');
+    assert.deepEqual(other.frames.filter((x) => x.event === 'client-burst').map((x) => x.data.i), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const pong = r.after();
     r.send({ event: 'pusher:ping', data: {} });
-    await r.next((x) => x.event === 'pusher:pong');
-    r.ws.close(); other.ws.close();
-  });
+    await pong((x) => x.event === 'pusher:pong');
+    assert.equal(r.closeCode, null);
+  }));
 
-  it('over 10 KB of data is refused', async () => {
-    const r = await rawClient(apps.main), other = await rawClient(apps.main);
+  it('data over 10 KB is refused, 10 KB passes', withServerLogs(async () => {
+    const r = await rawClient(server, apps.main), other = await rawClient(server, apps.main);
     await r.join('private-big'); await other.join('private-big');
-    r.send({ event: 'client-big', channel: 'private-big', data: 'x'.repeat(10241) });
-    await r.next((x) => x.event === 'pusher:error');
-    await sleep(200);
-    assert.equal(other.frames.filter((f) => f.event === 'client-big').length, 0);
-    r.ws.close(); other.ws.close();
-  });
+    const next = r.after();
+    r.send({ event: 'client-big', channel: 'private-big', data: 'x'.repeat(10 * 1024 + 1) });
+    await next((x) => x.event === 'pusher:error');
+    r.send({ event: 'client-ok', channel: 'private-big', data: 'y'.repeat(10 * 1024 - 2) }); // 10 240 bytes as JSON
+    await other.next((x) => x.event === 'client-ok');
+    assert.equal(other.count((x) => x.event === 'client-big'), 0);
+  }));
 });
