@@ -117,6 +117,14 @@ func parseApp(raw map[string]json.RawMessage) (*App, []string, error) {
 		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 			continue // null keeps the default
 		}
+		if name == "id" {
+			// Pusher's app ids are numbers; accept 123 as well as "123".
+			var n json.Number
+			if t := bytes.TrimSpace(v); len(t) > 0 && t[0] != '"' && json.Unmarshal(t, &n) == nil {
+				app.ID = n.String()
+				continue
+			}
+		}
 		dec := json.NewDecoder(bytes.NewReader(v))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(dst); err != nil {

@@ -237,7 +237,6 @@ func TestParseAppsErrorsNameAppAndField(t *testing.T) {
 		{"blank id", app(`"id": "  "`), `app "  "`, "id"},
 		{"id with a slash", app(`"id": "a/b"`), `app "a/b"`, "id"},
 		{"id with a space", app(`"id": "a b"`), `app "a b"`, "id"},
-		{"id as a number", `[{"id":5,"key":"k","secret":"s"}]`, `app #1`, "id"},
 		{"null app", `[null]`, `app #1`, "id"},
 		{"duplicate ids", `[{"id":"a","key":"k","secret":"s"},{"id":"a","key":"k2","secret":"s"}]`, `app "a"`, "id"},
 		{"duplicate keys", `[{"id":"a","key":"k","secret":"s"},{"id":"b","key":"k","secret":"s"}]`, `app "b"`, "key"},
@@ -378,5 +377,12 @@ func TestSeedStoreError(t *testing.T) {
 	n, err := tenants.Seed(t.Context(), brokenStore{tenants.NewMemoryStore()}, []*tenants.App{tenants.NewApp("a", "k", "s")})
 	if n != 0 || !errors.Is(err, errDown) || !strings.Contains(err.Error(), "seed app a:") {
 		t.Fatalf("Seed = %d, %v; want the store's error naming the app", n, err)
+	}
+}
+
+func TestParseAppsNumericID(t *testing.T) {
+	apps, _, err := tenants.ParseApps([]byte(`[{"id":123,"key":"k","secret":"s"}]`))
+	if err != nil || apps[0].ID != "123" {
+		t.Fatalf("%+v %v", apps, err)
 	}
 }
