@@ -50,7 +50,8 @@ function closeAll() {
 // client is a pusher-js end user of app. Channel auth and user auth are
 // produced by the server SDK in-process (customHandler), as an app's auth
 // endpoint would. presence: channel_data for presence channels
-// ({user_id, user_info}); user: user data for signin() ({id, ...}).
+// ({user_id, user_info}, or a function returning it, asked at every
+// subscription); user: user data for signin() ({id, ...}).
 function client(server, app, { presence, user, sdk, options = {} } = {}) {
   const auth = sdk || backend(server, app);
   const p = new Pusher(app.key, {
@@ -59,7 +60,8 @@ function client(server, app, { presence, user, sdk, options = {} } = {}) {
     channelAuthorization: {
       customHandler: (params, cb) => {
         try {
-          const data = params.channelName.startsWith('presence-') ? presence : undefined;
+          let data;
+          if (params.channelName.startsWith('presence-')) data = typeof presence === 'function' ? presence() : presence;
           cb(null, auth.authorizeChannel(params.socketId, params.channelName, data));
         } catch (e) { cb(e, null); }
       },
