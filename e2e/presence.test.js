@@ -122,13 +122,7 @@ describe('presence', () => {
     disconnectAll(watcher);
   }));
 
-  // TODO(edge): fails today. The held removal is keyed by socket and
-  // channel (edge/subscribe.go removalKey), so the re-subscription cancels
-  // A's removal although it is for B: B is never added, and A stays a
-  // member for good, even after the socket closes. Drop `todo` once fixed.
-  it('switching user on one socket (unsubscribe as A, subscribe as B within the grace period): B joins, A leaves', {
-    todo: 'server bug: A stays a member for good and B is never added',
-  }, withServerLogs(async () => {
+  it('switching user on one socket (unsubscribe as A, subscribe as B within the grace period): B joins, A leaves', withServerLogs(async () => {
     // An app where someone logs out and in again without a page reload:
     // pusher-js keeps the socket and re-subscribes with the new user's auth.
     const watcher = client(server, apps.main, { presence: user('w', 'W') });

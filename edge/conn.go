@@ -46,6 +46,7 @@ type conn struct {
 
 	// read side
 	subs    map[string]*subscription
+	leaving map[string]string // presence channel → user id whose removal is held for the grace period
 	user    *protocol.User
 	limiter *rate.Limiter
 }

@@ -64,6 +64,24 @@ func (d *delayer) cancel(key string) bool {
 	return true
 }
 
+// now runs a pending action at once, on the caller's goroutine, and
+// reports whether there was one.
+func (d *delayer) now(key string) bool {
+	d.mu.Lock()
+	t, ok := d.pending[key]
+	f := d.fns[key]
+	if ok {
+		t.Stop()
+		delete(d.pending, key)
+		delete(d.fns, key)
+	}
+	d.mu.Unlock()
+	if ok && f != nil {
+		f()
+	}
+	return ok
+}
+
 // flush runs every pending action now; later ones run immediately.
 func (d *delayer) flush() {
 	d.mu.Lock()

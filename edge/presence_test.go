@@ -157,3 +157,39 @@ func TestPresenceWithSignedInUserAndNoChannelData(t *testing.T) {
 }
 
 var _ = tenants.Unlimited
+
+// An app that signs one user out and another in without a reload
+// unsubscribes and resubscribes the same socket as a different user.
+func TestPresenceUserSwitchOnOneSocket(t *testing.T) {
+	n := newNode(t, edge.Options{PresenceGrace: 2 * time.Second})
+	watcher, c := n.dial(), n.dial()
+	watcher.join("presence-switch", `{"user_id":"w"}`)
+	c.join("presence-switch", `{"user_id":"A"}`)
+	watcher.expect(protocol.EventMemberAdded, "presence-switch")
+
+	c.send(`{"event":"pusher:unsubscribe","data":{"channel":"presence-switch"}}`)
+	f := c.join("presence-switch", `{"user_id":"B"}`)
+	var p presenceInfo
+	f.dataObject(t, &p)
+	ids := append([]string(nil), p.Presence.IDs...)
+	sort.Strings(ids)
+	if strings.Join(ids, ",") != "B,w" {
+		t.Fatalf("B's member list: %v", ids)
+	}
+	var m struct {
+		UserID string `json:"user_id"`
+	}
+	watcher.expect(protocol.EventMemberRemoved, "presence-switch").dataObject(t, &m)
+	if m.UserID != "A" {
+		t.Fatalf("removed %q", m.UserID)
+	}
+	watcher.expect(protocol.EventMemberAdded, "presence-switch").dataObject(t, &m)
+	if m.UserID != "B" {
+		t.Fatalf("added %q", m.UserID)
+	}
+	_ = c.ws.WriteClose(1000, nil)
+	watcher.expect(protocol.EventMemberRemoved, "presence-switch").dataObject(t, &m)
+	if m.UserID != "B" {
+		t.Fatalf("removed on close %q", m.UserID)
+	}
+}

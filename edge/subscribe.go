@@ -83,8 +83,17 @@ func (c *conn) subscribe(data json.RawMessage) {
 		sub.userID = member.UserID
 	}
 
-	// A quick unsubscribe/subscribe keeps the pending removal from firing.
-	c.srv.delay.cancel(c.removalKey(ch))
+	// A removal held for the grace period: the same user coming back
+	// cancels it; another user on this socket (an app switching users
+	// without a reload) makes it happen now, before the new member joins.
+	if prev, ok := c.leaving[ch]; ok {
+		delete(c.leaving, ch)
+		if prev == sub.userID {
+			c.srv.delay.cancel(c.removalKey(ch, prev))
+		} else {
+			c.srv.delay.now(c.removalKey(ch, prev))
+		}
+	}
 
 	ctx := c.srv.ctx
 	firstMember := false
@@ -276,11 +285,15 @@ func (c *conn) leave(sub *subscription) {
 		c.countChanged(sub)
 		return
 	}
-	c.srv.delay.after(c.removalKey(ch), c.srv.opts.PresenceGrace, func() { c.undoState(sub) })
+	if c.leaving == nil {
+		c.leaving = make(map[string]string, 1)
+	}
+	c.leaving[ch] = sub.userID
+	c.srv.delay.after(c.removalKey(ch, sub.userID), c.srv.opts.PresenceGrace, func() { c.undoState(sub) })
 }
 
-func (c *conn) removalKey(ch string) string {
-	return "m\x00" + c.app.ID + "\x00" + ch + "\x00" + c.socketID
+func (c *conn) removalKey(ch, userID string) string {
+	return "m\x00" + c.app.ID + "\x00" + ch + "\x00" + c.socketID + "\x00" + userID
 }
 
 // undoState removes the subscription from the shared state, announcing a

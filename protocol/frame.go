@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -133,13 +134,23 @@ func userIDString(v json.RawMessage) (string, bool) {
 		}
 		return s, true
 	case v[0] == '-' || (v[0] >= '0' && v[0] <= '9'):
-		var n json.Number
-		if json.Unmarshal(v, &n) != nil {
+		var f float64
+		if json.Unmarshal(v, &f) != nil {
 			return "", false
 		}
-		return n.String(), true
+		return jsNumber(f), true
 	}
 	return "", false
+}
+
+// jsNumber formats a number as JavaScript's String(n) does for the values
+// apps use as ids, so "1.0" and "1e3" become "1" and "1000": pusher-js looks
+// members up by String(user_id) of the channel_data it parsed.
+func jsNumber(f float64) string {
+	if a := math.Abs(f); a == 0 || (a >= 1e-6 && a < 1e21) {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 func compactOrNil(v json.RawMessage) json.RawMessage {

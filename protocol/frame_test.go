@@ -128,3 +128,12 @@ func TestAppendJSONStringAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestNumericUserIDsPrintAsJavaScriptDoes(t *testing.T) {
+	for in, want := range map[string]string{"10": "10", "1.0": "1", "1e3": "1000", "-7": "-7", "1.5": "1.5", "12345678901234567890": "12345678901234567000"} {
+		m, err := protocol.ParseChannelData(`{"user_id":` + in + `}`)
+		if err != nil || m.UserID != want {
+			t.Errorf("%s: %q %v, want %q", in, m.UserID, err, want)
+		}
+	}
+}
