@@ -62,15 +62,7 @@ type SubscribeData struct {
 // DecodeSubscribe parses the data of pusher:subscribe or
 // pusher:unsubscribe.
 func DecodeSubscribe(data json.RawMessage) (SubscribeData, error) {
-	var d SubscribeData
-	obj, err := objectData(data)
-	if err != nil {
-		return d, err
-	}
-	if err := json.Unmarshal(obj, &d); err != nil {
-		return SubscribeData{}, ErrFrame
-	}
-	return d, nil
+	return decodeData[SubscribeData](data)
 }
 
 // SigninData is the data of pusher:signin.
@@ -81,13 +73,19 @@ type SigninData struct {
 
 // DecodeSignin parses the data of pusher:signin.
 func DecodeSignin(data json.RawMessage) (SigninData, error) {
-	var d SigninData
+	return decodeData[SigninData](data)
+}
+
+// decodeData parses a control event's data object into T.
+func decodeData[T any](data json.RawMessage) (T, error) {
+	var d T
 	obj, err := objectData(data)
 	if err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal(obj, &d); err != nil {
-		return SigninData{}, ErrFrame
+		var zero T
+		return zero, ErrFrame
 	}
 	return d, nil
 }

@@ -79,13 +79,20 @@ type cachedInfo struct {
 	TTL   int             `json:"ttl"`  // seconds remaining
 }
 
-// getChannel is GET /apps/{app_id}/channels/{channel_name}.
-func (a *API) getChannel(c echo.Context) error {
+// readChannel is the start of every single-channel query: the read rate
+// limit, then the channel name from the path.
+func (a *API) readChannel(c echo.Context) (*tenants.App, string, error) {
 	app := appOf(c)
 	if err := a.allowRead(app); err != nil {
-		return err
+		return nil, "", err
 	}
 	name, err := channelParam(c, app)
+	return app, name, err
+}
+
+// getChannel is GET /apps/{app_id}/channels/{channel_name}.
+func (a *API) getChannel(c echo.Context) error {
+	app, name, err := a.readChannel(c)
 	if err != nil {
 		return err
 	}
@@ -147,11 +154,7 @@ type user struct {
 // channelUsers is GET /apps/{app_id}/channels/{channel_name}/users: the
 // distinct user ids of a presence channel, without user_info.
 func (a *API) channelUsers(c echo.Context) error {
-	app := appOf(c)
-	if err := a.allowRead(app); err != nil {
-		return err
-	}
-	name, err := channelParam(c, app)
+	app, name, err := a.readChannel(c)
 	if err != nil {
 		return err
 	}
