@@ -23,6 +23,7 @@ type serveConfig struct {
 	Port        int
 	AppsFile    string
 	MetricsAddr string
+	PprofAddr   string
 	LogLevel    slog.Level
 	LogFormat   string
 
@@ -49,6 +50,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Port, "port", 6001, "port for WebSockets (/app/{key}) and the HTTP API (/apps/{id}/…)")
 	fs.StringVar(&c.AppsFile, "apps-file", "", "JSON file with an array of apps to load at start-up")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the main port")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.String("config", "", "optional JSON config file whose keys are these flags' names")
@@ -115,6 +117,15 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-request-bytes: %d is below 1024", c.MaxRequestBytes)
 	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
 		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
+	}
+	if c.PprofAddr != "" {
+		host, _, err := net.SplitHostPort(c.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof-addr: %q is not host:port", c.PprofAddr)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("--pprof-addr: %q is not a loopback address; profiles expose internals, so only 127.0.0.0/8, ::1 or localhost are allowed", c.PprofAddr)
+		}
 	}
 	return nil
 }

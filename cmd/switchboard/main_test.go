@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +61,7 @@ func TestBadSettingsNameTheSetting(t *testing.T) {
 		{[]string{"--port", "70000"}, []string{"--port"}},
 		{[]string{"--log-level", "loud"}, []string{"--log-level"}},
 		{[]string{"--activity-timeout", "10ms"}, []string{"--activity-timeout"}},
+		{[]string{"--pprof-addr", "0.0.0.0:6060"}, []string{"--pprof-addr", "loopback"}},
 		{[]string{"--apps-file", apps, "--port", "0"}, []string{"--apps-file", apps, `app "a1"`, "max_event_payload_in_kb"}},
 		{[]string{"--apps-file", missing, "--port", "0"}, []string{"--apps-file", missing}},
 		{[]string{"--no-such-flag"}, []string{"no-such-flag"}},
@@ -87,7 +89,17 @@ func TestVersion(t *testing.T) {
 }
 
 // startServe runs `switchboard serve` in process and returns its address.
-func startServe(t *testing.T, args ...string) (addr string, logs *strings.Builder, stop func() error) {
+// lockedLog is serve's output, written by a scanner goroutine while the
+// test reads it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) add(line string) { l.mu.Lock(); l.b.WriteString(line + "\n"); l.mu.Unlock() }
+func (l *lockedLog) String() string  { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func startServe(t *testing.T, args ...string) (addr string, logs *lockedLog, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -96,13 +108,13 @@ func startServe(t *testing.T, args ...string) (addr string, logs *strings.Builde
 		done <- run(ctx, append([]string{"serve", "--host", "127.0.0.1", "--port", "0"}, args...), pw, io.Discard)
 		pw.Close()
 	}()
-	logs = &strings.Builder{}
+	logs = &lockedLog{}
 	addrCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		re := regexp.MustCompile(`msg=listening addr=(\S+)`)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
+			logs.add(sc.Text())
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				addrCh <- m[1]
 			}
@@ -210,5 +222,25 @@ func TestMetricsAddrMovesMetrics(t *testing.T) {
 	addr, _, _ := startServe(t, "--metrics-addr", "127.0.0.1:0")
 	if code, _ := get(t, "http://"+addr+"/metrics"); code == 200 {
 		t.Fatal("/metrics still on the main port")
+	}
+}
+
+func TestPprofAddrServesProfiles(t *testing.T) {
+	// The pprof listener's address is logged; find it and fetch the index.
+	_, logs, _ := startServe(t, "--pprof-addr", "127.0.0.1:0")
+	re := regexp.MustCompile(`msg="pprof listening" addr=(\S+)`)
+	var addr string
+	deadline := time.Now().Add(3 * time.Second)
+	for addr == "" && time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatalf("no pprof listener in:\n%s", logs)
+	}
+	if code, body := get(t, "http://"+addr+"/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof index %d", code)
 	}
 }

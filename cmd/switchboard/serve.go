@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -151,6 +152,28 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return nil
 		})
 	}
+	var pprofSrv *http.Server
+	if cfg.PprofAddr != "" {
+		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pprofSrv = &http.Server{Handler: pm, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("pprof listening", "addr", pln.Addr().String())
+		g.Go(func() error {
+			if err := pprofSrv.Serve(pln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("pprof: %w", err)
+			}
+			return nil
+		})
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	g.Go(func() error { return node.Run(sweepCtx) })
 
@@ -170,6 +193,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		stopSweep()
 		if metricsSrv != nil {
 			_ = metricsSrv.Shutdown(dctx)
+		}
+		if pprofSrv != nil {
+			_ = pprofSrv.Close()
 		}
 		if err := <-shutdownErr; err != nil {
 			_ = srv.Close()
