@@ -73,7 +73,7 @@ func CloseAction(code int) Action {
 		return ActionBackoff
 	case code >= 4200 && code < 4300:
 		return ActionRetry
-	case code >= 4300 && code < 5000:
+	case code >= 4300: // pusher-js: any other code from 4300 up is unknown
 		return ActionRefused
 	case code >= 1002 && code <= 1004:
 		return ActionBackoff

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -22,11 +23,16 @@ type ClientFrame struct {
 var ErrFrame = errors.New("protocol: invalid message format")
 
 // DecodeClientFrame parses a client frame. It fails unless the frame is a
-// JSON object with a non-empty string "event".
+// UTF-8 JSON object with a non-empty string "event".
+//
+// Invalid UTF-8 is refused, not repaired: encoding/json accepts it inside
+// strings, and client-event data is forwarded verbatim in text frames, which
+// browsers must fail (RFC 6455 §8.1) — one bad frame would drop every other
+// subscriber of the channel.
 func DecodeClientFrame(b []byte) (ClientFrame, error) {
 	var f ClientFrame
 	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
+	if len(b) == 0 || b[0] != '{' || !utf8.Valid(b) {
 		return f, ErrFrame
 	}
 	if err := json.Unmarshal(b, &f); err != nil || f.Event == "" {
@@ -145,10 +151,17 @@ func userIDString(v json.RawMessage) (string, bool) {
 // apps use as ids, so "1.0" and "1e3" become "1" and "1000": pusher-js looks
 // members up by String(user_id) of the channel_data it parsed.
 func jsNumber(f float64) string {
-	if a := math.Abs(f); a == 0 || (a >= 1e-6 && a < 1e21) {
+	if f == 0 {
+		return "0" // -0 too
+	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	// JavaScript writes the exponent without padding: 1e-7, 1.5e+21 (Go:
+	// 1e-07, 1.5e+21).
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	i := strings.IndexByte(s, 'e')
+	return s[:i+2] + strings.TrimLeft(s[i+2:], "0")
 }
 
 func compactOrNil(v json.RawMessage) json.RawMessage {
@@ -192,8 +205,8 @@ func ParseUserData(s string) (User, error) {
 
 // AppendEvent appends a server frame {"event","channel","data","user_id"}
 // to dst. data is a raw JSON value written as is (a JSON string for
-// server-published events, any value for client events); channel and userID
-// are left out when empty, data when nil.
+// server-published events, any value for client events); channel, userID and
+// data are left out when empty.
 func AppendEvent(dst []byte, event, channel string, data []byte, userID string) []byte {
 	dst = append(dst, `{"event":`...)
 	dst = AppendJSONString(dst, event)
@@ -201,7 +214,7 @@ func AppendEvent(dst []byte, event, channel string, data []byte, userID string) 
 		dst = append(dst, `,"channel":`...)
 		dst = AppendJSONString(dst, channel)
 	}
-	if data != nil {
+	if len(data) > 0 {
 		dst = append(dst, `,"data":`...)
 		dst = append(dst, data...)
 	}
@@ -228,8 +241,13 @@ func AppendStringEvent(dst []byte, event, channel, data string) []byte {
 
 // ConnectionEstablished is the first frame of every connection.
 func ConnectionEstablished(socketID string, activityTimeout int) []byte {
-	inner := `{"socket_id":"` + socketID + `","activity_timeout":` + strconv.Itoa(activityTimeout) + `}`
-	return AppendStringEvent(nil, EventConnectionEstablished, "", inner)
+	inner := make([]byte, 0, 48+len(socketID))
+	inner = append(inner, `{"socket_id":`...)
+	inner = AppendJSONString(inner, socketID)
+	inner = append(inner, `,"activity_timeout":`...)
+	inner = strconv.AppendInt(inner, int64(activityTimeout), 10)
+	inner = append(inner, '}')
+	return AppendStringEvent(nil, EventConnectionEstablished, "", string(inner))
 }
 
 // ErrorFrame encodes a pusher:error frame; data is an object, its code null
