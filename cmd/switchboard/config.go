@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffyaml"
 )
 
 // serveConfig is every setting of `switchboard serve`. Each flag has a
@@ -53,7 +55,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
-	fs.String("config", "", "optional JSON config file whose keys are these flags' names")
+	fs.String("config", "", "optional config file (YAML or JSON) whose keys are these flags' names")
 
 	fs.DurationVar(&c.ActivityTimeout, "activity-timeout", 120*time.Second, "ping a client silent this long; sent to clients as activity_timeout (whole seconds)")
 	fs.DurationVar(&c.PongTimeout, "pong-timeout", 30*time.Second, "close a pinged client with 4201 if it does not answer within this")
@@ -70,7 +72,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	err := ff.Parse(fs, args,
 		ff.WithEnvVarPrefix("SWITCHBOARD"),
 		ff.WithConfigFileFlag("config"),
-		ff.WithConfigFileParser(ff.JSONParser),
+		ff.WithConfigFileParser(parseConfigFile),
 	)
 	if errors.Is(err, flag.ErrHelp) {
 		return c, errHelp
@@ -85,6 +87,19 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *level)
 	}
 	return c, c.validate()
+}
+
+// parseConfigFile reads the config file as JSON when it starts with "{",
+// else as YAML, which operators usually write.
+func parseConfigFile(r io.Reader, set func(name, value string) error) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		return ff.JSONParser(bytes.NewReader(b), set)
+	}
+	return ffyaml.Parser(bytes.NewReader(b), set)
 }
 
 func (c serveConfig) validate() error {

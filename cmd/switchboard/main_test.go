@@ -49,6 +49,23 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+func TestYAMLConfigFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "switchboard.yaml")
+	os.WriteFile(file, []byte("port: 7101\nhost: 127.0.0.9\napps-file: /etc/apps.json\npresence-grace: 1s\n"), 0o600)
+	cfg, err := parseServeConfig([]string{"--config", file}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 7101 || cfg.Host != "127.0.0.9" || cfg.AppsFile != "/etc/apps.json" || cfg.PresenceGrace != time.Second {
+		t.Fatalf("%+v", cfg)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("port: [oops\n"), 0o600)
+	if _, err := parseServeConfig([]string{"--config", bad}, io.Discard); err == nil {
+		t.Fatal("a broken config file was accepted")
+	}
+}
+
 func TestBadSettingsNameTheSetting(t *testing.T) {
 	dir := t.TempDir()
 	apps := filepath.Join(dir, "apps.json")
