@@ -290,3 +290,39 @@ func TestServerToUserAndTerminate(t *testing.T) {
 }
 
 var _ = bus.KindEvent
+
+// Sockets that stop reading must not hold up the others, however many
+// writers they block.
+func TestStuckReadersDoNotStallOthers(t *testing.T) {
+	n := newNode(t, edge.Options{MaxQueueBytes: 64 << 20, SweepInterval: 50 * time.Millisecond})
+	var stuck []*client
+	for i := 0; i < 24; i++ {
+		c := n.dial()
+		c.join("busy", "")
+		pauseReads(c)
+		stuck = append(stuck, c)
+	}
+	healthy := n.dial()
+	healthy.join("busy", "")
+	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
+	// Fill the stuck sockets' kernel buffers so writes to them block.
+	for i := 0; i < 120; i++ {
+		if err := n.pub.Publish(context.Background(), "app-1", []string{"busy"}, "fill", raw, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.After(20 * time.Second)
+	for got := 0; got < 120; {
+		select {
+		case f := <-healthy.frames:
+			if f.Event == "fill" {
+				got++
+			}
+		case <-deadline:
+			t.Fatalf("healthy socket got %d of 120 events while others were stuck", got)
+		}
+	}
+	publish(t, n, "busy", "after", "x")
+	healthy.expect("after", "busy")
+	_ = stuck
+}

@@ -18,7 +18,12 @@ type writers struct {
 	max      int32
 	idleTime time.Duration
 	stop     chan struct{}
+
+	lastBacklog int // unstick's view at the previous sweep; only the sweeper uses it
 }
+
+// hardMax bounds the pool even when unstick grows it past max.
+const hardMax = 4096
 
 func newWriters(max int) *writers {
 	return &writers{
@@ -70,6 +75,24 @@ func (w *writers) work() {
 				return
 			}
 		}
+	}
+}
+
+// unstick runs on every sweep. Writers blocked in a write to a socket whose
+// reader stopped (until its deadline, or until its queue passes the bound
+// and the socket is cut) hold up every other socket; when the backlog has
+// not shrunk since the last sweep and no writer is idle, it adds as many
+// writers again as the pool's usual size. They leave once idle.
+func (w *writers) unstick() {
+	backlog := len(w.ready)
+	stuck := backlog > 0 && backlog >= w.lastBacklog && w.idle.Load() == 0
+	w.lastBacklog = backlog
+	if !stuck {
+		return
+	}
+	for i := int32(0); i < w.max && w.count.Load() < hardMax; i++ {
+		w.count.Add(1)
+		go w.work()
 	}
 }
 
