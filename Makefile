@@ -3,7 +3,7 @@
 # built binary with the official npm clients.
 GO ?= go
 
-.PHONY: test test-go test-e2e build bench
+.PHONY: test test-go test-e2e build bench bench-sockets
 
 test: test-go test-e2e
 
@@ -19,3 +19,9 @@ build:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./edge ./restapi ./protocol
+
+# Real-socket comparison against the bare gws baseline (and ipe when IPE_BIN is
+# set); rewrites the tables in docs/performance.md. BENCH_QUICK=1 for 5 s runs,
+# BENCH_SCENARIOS to pick scenarios. Needs a quiet 2-CPU machine; not in CI.
+bench-sockets:
+	scripts/bench.sh
