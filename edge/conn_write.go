@@ -124,6 +124,8 @@ func (c *conn) writeBatch(batch [][]byte) (int, error) {
 		n += len(b)
 	}
 	c.srv.metrics.framesOut.Add(float64(len(batch)))
+	e := c.srv.writers.beginWrite()
+	defer c.srv.writers.endWrite(e)
 	if len(batch) == 1 {
 		_, err := c.nc.Write(batch[0])
 		return n, err

@@ -19,7 +19,10 @@ type writers struct {
 	idleTime time.Duration
 	stop     chan struct{}
 
-	lastBacklog int // unstick's view at the previous sweep; only the sweeper uses it
+	// Writes in progress, counted by the parity of the sweep epoch they
+	// started in; a write still counted one epoch later is stuck.
+	epoch   atomic.Uint64
+	inWrite [2]atomic.Int32
 }
 
 // hardMax bounds the pool even when unstick grows it past max.
@@ -78,19 +81,30 @@ func (w *writers) work() {
 	}
 }
 
-// unstick runs on every sweep. Writers blocked in a write to a socket whose
-// reader stopped (until its deadline, or until its queue passes the bound
-// and the socket is cut) hold up every other socket; when the backlog has
-// not shrunk since the last sweep and no writer is idle, it adds as many
-// writers again as the pool's usual size. They leave once idle.
+// beginWrite and endWrite bracket every socket write, so unstick can tell
+// writers blocked on a socket from writers that are merely busy.
+func (w *writers) beginWrite() uint64 {
+	e := w.epoch.Load()
+	w.inWrite[e&1].Add(1)
+	return e
+}
+
+func (w *writers) endWrite(e uint64) { w.inWrite[e&1].Add(-1) }
+
+// unstick runs on every sweep. A writer blocked in a write to a socket
+// whose reader stopped (until its deadline, or until the socket's queue
+// passes its bound) holds up every other socket, so for each write that
+// began before the previous sweep and is still running, it adds a writer.
+// A server that is merely saturated finishes its writes in microseconds
+// and gets none: more runnable writers on a full CPU only add scheduling.
 func (w *writers) unstick() {
-	backlog := len(w.ready)
-	stuck := backlog > 0 && backlog >= w.lastBacklog && w.idle.Load() == 0
-	w.lastBacklog = backlog
-	if !stuck {
+	e := w.epoch.Load()
+	stuck := w.inWrite[(e+1)&1].Load() // started in epoch e-1 or earlier
+	w.epoch.Add(1)
+	if stuck <= 0 || len(w.ready) == 0 {
 		return
 	}
-	for i := int32(0); i < w.max && w.count.Load() < hardMax; i++ {
+	for i := int32(0); i < stuck && w.count.Load() < hardMax; i++ {
 		w.count.Add(1)
 		go w.work()
 	}
