@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -120,59 +121,50 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	// (pusher-js's wsPath option); the edge answers 404 for the rest.
 	mux.Handle("/", node)
 
-	ln, err := net.Listen("tcp", cfg.addr())
+	// Bind every listener before serving on any, so a bad address stops
+	// start-up with nothing half running.
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	main, err := listen("--host/--port", cfg.addr(), mux, errLog)
 	if err != nil {
-		return fmt.Errorf("--host/--port: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("listening", "addr", ln.Addr().String(), "websocket", "/app/{key}", "api", "/apps/{app_id}/…")
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
+	servers := []*listener{main}
+	closeAll := func() {
+		for _, l := range servers {
+			_ = l.ln.Close()
 		}
-		return nil
-	})
-	var metricsSrv *http.Server
+	}
 	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", metrics)
-		metricsSrv = &http.Server{Handler: mm, ReadHeaderTimeout: 10 * time.Second}
-		log.Info("metrics listening", "addr", mln.Addr().String())
-		g.Go(func() error {
-			if err := metricsSrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("metrics: %w", err)
-			}
-			return nil
-		})
-	}
-	var pprofSrv *http.Server
-	if cfg.PprofAddr != "" {
-		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		l, err := listen("--metrics-addr", cfg.MetricsAddr, mm, errLog)
 		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("--pprof-addr: %w", err)
+			closeAll()
+			return err
 		}
+		log.Info("metrics listening", "addr", l.ln.Addr().String())
+		servers = append(servers, l)
+	}
+	if cfg.PprofAddr != "" {
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
 		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		pprofSrv = &http.Server{Handler: pm, ReadHeaderTimeout: 10 * time.Second}
-		log.Info("pprof listening", "addr", pln.Addr().String())
-		g.Go(func() error {
-			if err := pprofSrv.Serve(pln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("pprof: %w", err)
-			}
-			return nil
-		})
+		l, err := listen("--pprof-addr", cfg.PprofAddr, pm, errLog)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		log.Info("pprof listening", "addr", l.ln.Addr().String())
+		servers = append(servers, l)
+	}
+	log.Info("listening", "addr", main.ln.Addr().String(), "websocket", "/app/{key}", "api", "/apps/{app_id}/…")
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range servers {
+		g.Go(l.serve)
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	g.Go(func() error { return node.Run(sweepCtx) })
@@ -186,24 +178,51 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 		defer cancel()
 		shutdownErr := make(chan error, 1)
-		go func() { shutdownErr <- srv.Shutdown(dctx) }()
+		go func() { shutdownErr <- main.srv.Shutdown(dctx) }()
 		if err := node.Drain(dctx); err != nil {
 			log.Warn("drain deadline passed; remaining sockets cut", "err", err)
 		}
 		stopSweep()
-		if metricsSrv != nil {
-			_ = metricsSrv.Shutdown(dctx)
-		}
-		if pprofSrv != nil {
-			_ = pprofSrv.Close()
+		for _, l := range servers[1:] {
+			l.shutdown(dctx)
 		}
 		if err := <-shutdownErr; err != nil {
-			_ = srv.Close()
+			_ = main.srv.Close()
 		}
 		log.Info("stopped")
 		return nil
 	})
 	return g.Wait()
+}
+
+// listener is one HTTP listener of the node, bound but not yet serving.
+type listener struct {
+	setting string // the flag that names its address, for errors
+	ln      net.Listener
+	srv     *http.Server
+}
+
+func listen(setting, addr string, h http.Handler, errLog *stdlog.Logger) (*listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", setting, err)
+	}
+	return &listener{setting: setting, ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}}, nil
+}
+
+// serve runs until Shutdown or Close.
+func (l *listener) serve() error {
+	if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", l.setting, err)
+	}
+	return nil
+}
+
+// shutdown lets requests in flight finish until ctx ends, then cuts them.
+func (l *listener) shutdown(ctx context.Context) {
+	if l.srv.Shutdown(ctx) != nil {
+		_ = l.srv.Close()
+	}
 }
 
 // orDisabled maps a configured zero ("off") to the negative value the
