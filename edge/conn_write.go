@@ -42,6 +42,7 @@ func (c *conn) send(frame []byte) bool {
 		// happens now rather than at the ordinary write timeout.
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
 		c.srv.metrics.slowConsumers.Inc()
+		c.srv.metrics.errorSent(protocol.ErrSlowConsumer.Code)
 		if start {
 			c.srv.writers.schedule(c)
 		}
@@ -68,6 +69,7 @@ func (c *conn) closeWith(err *protocol.Error) {
 		c.wmu.Unlock()
 		return
 	}
+	c.srv.metrics.errorSent(err.Code)
 	c.closing = err
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)

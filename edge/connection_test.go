@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
@@ -236,4 +239,31 @@ func TestUserAuthenticationTimeout(t *testing.T) {
 	unsigned.expect(protocol.EventError, "")
 	unsigned.expectClose(4009)
 	signed.quiet("", 300*time.Millisecond)
+}
+
+// Every pusher:error frame is counted, closing ones included.
+func TestErrorMetricCountsClosingErrors(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	n := newNode(t, edge.Options{Registry: reg})
+	c := n.dial()
+	c.signin(`{"id":"7"}`)
+	c.expect(protocol.EventSigninSuccess, "")
+	c.send(`not json`) // a non-closing error: code none
+	c.expect(protocol.EventError, "")
+	if err := n.pub.TerminateUser(context.Background(), "app-1", "7"); err != nil {
+		t.Fatal(err)
+	}
+	c.expectClose(4009)
+	errs, err := testutil.GatherAndCount(reg, "switchboard_edge_errors_total")
+	if err != nil || errs != 2 {
+		t.Fatalf("%d error series (%v)", errs, err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP switchboard_edge_errors_total pusher:error frames sent, by code (none = null code).
+# TYPE switchboard_edge_errors_total counter
+switchboard_edge_errors_total{code="4009"} 1
+switchboard_edge_errors_total{code="none"} 1
+`), "switchboard_edge_errors_total"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -352,11 +352,9 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 func (s *Server) register(c *conn) *protocol.Error {
 	v, _ := s.appConns.LoadOrStore(c.app.ID, new(atomic.Int64))
 	n := v.(*atomic.Int64)
-	if max := c.app.MaxConnections; max != tenants.Unlimited && n.Add(1) > int64(max) {
+	if cur, max := n.Add(1), c.app.MaxConnections; max != tenants.Unlimited && cur > int64(max) {
 		n.Add(-1)
 		return protocol.ErrOverConnectionQuota
-	} else if max == tenants.Unlimited {
-		n.Add(1)
 	}
 	c.counted = true
 	s.cmu.Lock()

@@ -74,7 +74,6 @@ func (c *conn) signin(data json.RawMessage) {
 func (c *conn) signinFailed(msg string) {
 	err := protocol.ErrUnauthorized.WithMessage(msg)
 	if c.app.EnableUserAuthentication {
-		c.srv.metrics.errorSent(err.Code)
 		c.closeWith(err)
 		return
 	}
