@@ -4,13 +4,15 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-
+	"hash"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Sign returns the lowercase hex HMAC-SHA256 of msg keyed with secret: the
@@ -24,16 +26,110 @@ func Sign(secret string, msg []byte) string {
 // ValidSignature reports, in constant time, whether sig is the hex
 // HMAC-SHA256 of msg under secret. Hex case is ignored.
 func ValidSignature(secret string, msg []byte, sig string) bool {
-	var got [sha256.Size]byte
-	if len(sig) != hex.EncodedLen(sha256.Size) {
+	var want [sha256.Size]byte
+	if !decodeHex(want[:], sig) {
 		return false
 	}
-	if _, err := hex.Decode(got[:], []byte(sig)); err != nil {
+	m := getMAC(secret)
+	defer m.release()
+	m.h.Write(msg)
+	return hmac.Equal(m.h.Sum(m.sum[:0]), want[:])
+}
+
+// ValidRequestSignature is ValidSignature over RequestStringToSign(method,
+// path, query), built in a reused buffer: the HTTP API checks one on every
+// request.
+func ValidRequestSignature(secret, method, path string, query url.Values, sig string) bool {
+	var want [sha256.Size]byte
+	if !decodeHex(want[:], sig) {
 		return false
 	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(msg)
-	return hmac.Equal(m.Sum(nil), got[:])
+	m := getMAC(secret)
+	defer m.release()
+	m.buf = AppendRequestStringToSign(m.buf[:0], method, path, query)
+	m.h.Write(m.buf)
+	return hmac.Equal(m.h.Sum(m.sum[:0]), want[:])
+}
+
+// decodeHex decodes a hex string of exactly len(dst) bytes, either case.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// A keyed HMAC costs two SHA-256 blocks and several allocations to set up;
+// the API and the edge check signatures under a handful of secrets all day,
+// so each secret keeps a pool of keyed states that Reset rewinds cheaply.
+type mac struct {
+	h    hash.Hash
+	pool *sync.Pool
+	sum  [sha256.Size]byte
+	buf  []byte
+}
+
+func (m *mac) release() {
+	m.h.Reset()
+	if cap(m.buf) > 4096 {
+		m.buf = nil // one huge query must not stay pinned
+	}
+	m.pool.Put(m)
+}
+
+var macs struct {
+	sync.RWMutex
+	pools map[string]*sync.Pool
+}
+
+// maxMACSecrets bounds the pools kept: past it (secrets rotated many times
+// over a long run) they are dropped and rebuilt on demand.
+const maxMACSecrets = 4096
+
+func getMAC(secret string) *mac {
+	macs.RLock()
+	p := macs.pools[secret]
+	macs.RUnlock()
+	if p == nil {
+		p = newMACPool(secret)
+	}
+	return p.Get().(*mac)
+}
+
+func newMACPool(secret string) *sync.Pool {
+	macs.Lock()
+	defer macs.Unlock()
+	if p := macs.pools[secret]; p != nil {
+		return p
+	}
+	if macs.pools == nil || len(macs.pools) >= maxMACSecrets {
+		macs.pools = make(map[string]*sync.Pool)
+	}
+	p := &sync.Pool{}
+	key := []byte(secret)
+	p.New = func() any { return &mac{h: hmac.New(sha256.New, key), pool: p} }
+	macs.pools[secret] = p
+	return p
 }
 
 // ChannelAuthString is what an app's auth endpoint signs to let socketID
@@ -84,48 +180,76 @@ var (
 // every query parameter but auth_signature, keys lower-cased and sorted,
 // values URL-decoded, joined by newlines.
 func RequestStringToSign(method, path string, query url.Values) string {
-	// Visit names in a fixed order so that names differing only in case
-	// (which the API refuses anyway) still give one defined result.
-	names := make([]string, 0, len(query))
-	for k := range query {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	keys := make([]string, 0, len(query))
-	lower := make(map[string]string, len(query))
-	for _, k := range names {
-		v := query[k]
-		lk := strings.ToLower(k)
+	return string(AppendRequestStringToSign(nil, method, path, query))
+}
+
+// AppendRequestStringToSign appends RequestStringToSign's text to dst.
+// Names that differ only in case (which the API refuses anyway) give one
+// defined result: the value of the greatest of them in byte order.
+func AppendRequestStringToSign(dst []byte, method, path string, query url.Values) []byte {
+	type param struct{ lower, name, value string }
+	var stack [16]param
+	params := stack[:0]
+	for k, v := range query {
+		lk := k
+		if hasUpper(k) {
+			lk = strings.ToLower(k)
+		}
 		if lk == "auth_signature" || len(v) == 0 {
 			continue
 		}
-		if _, dup := lower[lk]; !dup {
-			keys = append(keys, lk)
-		}
-		lower[lk] = v[0]
+		params = append(params, param{lk, k, v[0]})
 	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.Grow(len(method) + len(path) + 16*len(keys))
-	b.WriteString(strings.ToUpper(method))
-	b.WriteByte('\n')
-	b.WriteString(path)
-	b.WriteByte('\n')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('&')
+	slices.SortFunc(params, func(a, b param) int {
+		if c := strings.Compare(a.lower, b.lower); c != 0 {
+			return c
 		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(lower[k])
+		return strings.Compare(a.name, b.name)
+	})
+	dst = append(dst, strings.ToUpper(method)...) // no copy when already upper case
+	dst = append(dst, '\n')
+	dst = append(dst, path...)
+	dst = append(dst, '\n')
+	first := true
+	for i, p := range params {
+		if i+1 < len(params) && params[i+1].lower == p.lower {
+			continue // the last of equal lower-cased names wins
+		}
+		if !first {
+			dst = append(dst, '&')
+		}
+		first = false
+		dst = append(dst, p.lower...)
+		dst = append(dst, '=')
+		dst = append(dst, p.value...)
 	}
-	return b.String()
+	return dst
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // BodyMD5 returns the lowercase hex MD5 of an HTTP request body.
 func BodyMD5(body []byte) string {
 	sum := md5.Sum(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// ValidBodyMD5 reports, in constant time, whether got is the hex MD5 of
+// body, in either case.
+func ValidBodyMD5(body []byte, got string) bool {
+	var want [md5.Size]byte
+	if !decodeHex(want[:], got) {
+		return false
+	}
+	sum := md5.Sum(body)
+	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }
 
 // SignRequest adds auth_key, auth_timestamp, auth_version, body_md5 (for a

@@ -141,6 +141,27 @@ func TestBodyMD5(t *testing.T) {
 	}
 }
 
+// The HTTP API checks a signature and a body hash on every request: with
+// the keyed HMAC pooled per secret, neither allocates.
+func TestRequestChecksDoNotAllocate(t *testing.T) {
+	q := url.Values{"auth_key": {docKey}, "auth_timestamp": {"1353088179"}, "auth_version": {"1.0"},
+		"body_md5": {docBodyMD5}, "auth_signature": {docRequestSig}}
+	body := []byte(docBody)
+	if !protocol.ValidRequestSignature(docSecret, "POST", "/apps/3/events", q, docRequestSig) {
+		t.Fatal("the documented request does not verify")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		protocol.ValidRequestSignature(docSecret, "POST", "/apps/3/events", q, docRequestSig)
+		protocol.ValidBodyMD5(body, docBodyMD5)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per signed request check, want 0", allocs)
+	}
+	if !protocol.ValidBodyMD5(body, strings.ToUpper(docBodyMD5)) || protocol.ValidBodyMD5(body, docBodyMD5[1:]) {
+		t.Error("ValidBodyMD5: hex case must not matter, length must")
+	}
+}
+
 func TestRequestStringToSign(t *testing.T) {
 	cases := []struct {
 		name, method, path, rawQuery, want string

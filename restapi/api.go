@@ -134,16 +134,19 @@ const (
 // paths too. Unknown paths under /apps/ answer a JSON 404 and known paths
 // with the wrong method a JSON 405, without authentication.
 func (a *API) Register(e *echo.Echo) {
-	g := e.Group("/apps", a.requestID, a.observe)
-	g.RouteNotFound("", a.notFound)
-	g.RouteNotFound("/*", a.notFound)
+	// Handlers are wrapped here, once: echo applies route and group
+	// middleware anew on every request, allocating a closure per layer.
+	common := func(h echo.HandlerFunc) echo.HandlerFunc { return a.requestID(a.observe(h)) }
+	g := e.Group("/apps")
+	g.RouteNotFound("", common(a.notFound))
+	g.RouteNotFound("/*", common(a.notFound))
 	app := g.Group("/:app_id")
-	app.RouteNotFound("", a.notFound)
-	app.RouteNotFound("/*", a.notFound)
+	app.RouteNotFound("", common(a.notFound))
+	app.RouteNotFound("/*", common(a.notFound))
 	route := func(method, path string, h echo.HandlerFunc) {
 		// Any first: the method's own route, added next, replaces it.
-		app.Any(path, methodNotAllowed(method))
-		app.Add(method, path, h, a.authenticate)
+		app.Any(path, common(methodNotAllowed(method)))
+		app.Add(method, path, common(a.authenticate(h)))
 	}
 	route(http.MethodPost, routeEvents, a.triggerEvent)
 	route(http.MethodPost, routeBatch, a.triggerBatch)

@@ -3,7 +3,6 @@ package restapi
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -229,12 +228,12 @@ func (a *API) checkBodyMD5(q url.Values, raw []byte, gzipped bool) ([]byte, erro
 	if got == "" {
 		return nil, unauthorized(codeBodyMD5Missing, "body_md5 is missing: it is required for requests with a body")
 	}
-	if equalFoldConst(got, protocol.BodyMD5(raw)) {
+	if protocol.ValidBodyMD5(raw, got) {
 		return nil, nil
 	}
 	if gzipped {
 		body, err := a.gunzip(raw)
-		if err == nil && equalFoldConst(got, protocol.BodyMD5(body)) {
+		if err == nil && protocol.ValidBodyMD5(body, got) {
 			return body, nil
 		}
 	}
@@ -251,20 +250,15 @@ func checkSignature(r *http.Request, q url.Values, secret string) error {
 		return unauthorized(codeAuthSignatureMissing, "auth_signature is missing")
 	}
 	escaped := r.URL.EscapedPath()
-	if protocol.ValidSignature(secret, []byte(protocol.RequestStringToSign(r.Method, escaped, q)), sig) {
+	if protocol.ValidRequestSignature(secret, r.Method, escaped, q, sig) {
 		return nil
 	}
-	if r.URL.Path != escaped &&
-		protocol.ValidSignature(secret, []byte(protocol.RequestStringToSign(r.Method, r.URL.Path, q)), sig) {
+	if r.URL.Path != escaped && protocol.ValidRequestSignature(secret, r.Method, r.URL.Path, q, sig) {
 		return nil
 	}
 	return unauthorized(codeInvalidSignature, fmt.Sprintf(
 		"Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
 		protocol.RequestStringToSign(r.Method, escaped, q), truncate(sig, 64)))
-}
-
-func equalFoldConst(got, want string) bool {
-	return subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(want)) == 1
 }
 
 // truncate shortens client-supplied text quoted back in error messages.

@@ -87,6 +87,16 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
+// decodeEvent parses the body of POST /events: the SDKs' usual shape by
+// scanEvent, everything else by decodeJSON.
+func decodeEvent(body []byte, r *eventRequest) error {
+	if utf8.Valid(body) && scanEvent(body, r) {
+		return nil
+	}
+	*r = eventRequest{}
+	return decodeJSON(body, r)
+}
+
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "slice":
@@ -258,7 +268,7 @@ func (a *API) triggerEvent(c echo.Context) error {
 	start := time.Now()
 	app := appOf(c)
 	var req eventRequest
-	if err := decodeJSON(bodyOf(c), &req); err != nil {
+	if err := decodeEvent(bodyOf(c), &req); err != nil {
 		return err
 	}
 	ev, err := validate(app, &req, false)

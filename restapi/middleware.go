@@ -9,15 +9,13 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 const requestIDHeader = "X-Request-Id"
-
-// ctxRequestID is the echo context key of the request id.
-const ctxRequestID = "switchboard.request_id"
 
 // requestID takes the caller's X-Request-Id (if it is short and printable)
 // or makes one, echoes it in the response and keeps it for the logs.
@@ -26,11 +24,12 @@ func (a *API) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		id := c.Request().Header.Get(requestIDHeader)
 		if !validRequestID(id) {
 			var b [8]byte
+			var h [16]byte
 			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			hex.Encode(h[:], b[:])
+			id = string(h[:])
 		}
-		c.Set(ctxRequestID, id)
-		c.Response().Header().Set(requestIDHeader, id)
+		c.Response().Header()[requestIDHeader] = []string{id}
 		return next(c)
 	}
 }
@@ -48,8 +47,7 @@ func validRequestID(id string) bool {
 }
 
 func requestID(c echo.Context) string {
-	id, _ := c.Get(ctxRequestID).(string)
-	return id
+	return c.Response().Header().Get(requestIDHeader)
 }
 
 // observe is the request boundary: it turns a handler's error (or panic)
@@ -67,7 +65,7 @@ func (a *API) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		case "/apps", "/apps/*", "/apps/:app_id", "/apps/:app_id/*", "":
 			route = "other" // unknown paths: keep the label bounded
 		}
-		a.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		a.metrics.request(route, status).Inc()
 		level := slog.LevelDebug
 		if status >= 400 && status != http.StatusTooManyRequests && status != http.StatusNotFound {
 			level = slog.LevelInfo
@@ -110,6 +108,34 @@ func (a *API) recovered(next echo.HandlerFunc, c echo.Context) (err error) {
 type metrics struct {
 	requests *prometheus.CounterVec
 	publish  prometheus.Histogram
+
+	// counters caches requests' children: resolving labels hashes them
+	// and formats the status on every request otherwise.
+	mu       sync.RWMutex
+	counters map[routeStatus]prometheus.Counter
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+func (m *metrics) request(route string, status int) prometheus.Counter {
+	k := routeStatus{route, status}
+	m.mu.RLock()
+	c := m.counters[k]
+	m.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	c = m.requests.WithLabelValues(route, strconv.Itoa(status))
+	m.mu.Lock()
+	if m.counters == nil {
+		m.counters = make(map[routeStatus]prometheus.Counter)
+	}
+	m.counters[k] = c // routes are templates and statuses few: bounded
+	m.mu.Unlock()
+	return c
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
