@@ -154,7 +154,7 @@ func TestRequestChecksDoNotAllocate(t *testing.T) {
 		protocol.ValidRequestSignature(docSecret, "POST", "/apps/3/events", q, docRequestSig)
 		protocol.ValidBodyMD5(body, docBodyMD5)
 	})
-	if allocs != 0 {
+	if allocs != 0 && !raceEnabled {
 		t.Errorf("%v allocations per signed request check, want 0", allocs)
 	}
 	if !protocol.ValidBodyMD5(body, strings.ToUpper(docBodyMD5)) || protocol.ValidBodyMD5(body, docBodyMD5[1:]) {
