@@ -47,9 +47,12 @@ var WebhookEventTypes = []string{
 // immutable snapshot: stores hand out fresh values and nobody mutates one
 // after it is published.
 type App struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Enabled bool   `json:"enabled"`
+	ID string `json:"id"`
+	// TenantID is the tenant that owns the app; "" in an app given to
+	// PutApp means DefaultTenantID.
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+	Enabled  bool   `json:"enabled"`
 	// Keys holds every active key; Keys[0] is the primary one.
 	Keys []Key `json:"keys"`
 

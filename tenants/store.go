@@ -2,121 +2,83 @@ package tenants
 
 import (
 	"context"
-	"sort"
-	"sync"
+	"time"
 )
 
-// Store keeps apps. The memory Store here is the embedded default; the
+// Store keeps the control plane: tenants, plans, apps, keys, management
+// tokens and the audit log. The MemoryStore is the embedded default; the
 // PostgreSQL one lives in tenants/pgstore. Both pass tenants/storetest.
+//
+// Apps handed out (AppByID, AppByKey, Apps, TenantApp, TenantApps) carry
+// their EFFECTIVE limits — the app's own settings capped by its tenant's
+// plan (Plan.Cap) — and Enabled=false while the tenant is suspended.
+// App.Keys holds the active keys only, Keys[0] (the primary) first.
 type Store interface {
+	// AppByID and AppByKey are the hot-path lookups (read through the
+	// Directory); a revoked key finds nothing.
 	AppByID(ctx context.Context, id string) (*App, error)
 	AppByKey(ctx context.Context, key string) (*App, error)
+	// Apps lists every app of every tenant, sorted by id.
 	Apps(ctx context.Context) ([]*App, error)
-	// PutApp creates or replaces an app.
+	// PutApp creates or replaces an app with exactly the given keys, in
+	// order (operator and apps-file use; no plan limit). app.TenantID ""
+	// means DefaultTenantID; a key of another app is ErrConflict.
 	PutApp(ctx context.Context, app *App) error
 	// CreateAppIfAbsent adds app unless an app with its id or one of its
-	// keys exists; it reports whether it added it.
+	// keys (even a revoked one) exists; it reports whether it added it.
 	CreateAppIfAbsent(ctx context.Context, app *App) (bool, error)
+	// DeleteApp removes an app and its keys.
 	DeleteApp(ctx context.Context, id string) error
-}
 
-// MemoryStore is a Store in process memory: nothing survives a restart.
-type MemoryStore struct {
-	mu    sync.RWMutex
-	byID  map[string]*App
-	byKey map[string]*App
-}
+	// CreateTenant adds an active tenant on planID (FreePlanID when "").
+	CreateTenant(ctx context.Context, name, planID, actor string) (*Tenant, error)
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// Tenants lists every tenant, oldest first.
+	Tenants(ctx context.Context) ([]*Tenant, error)
+	SetTenantStatus(ctx context.Context, id string, status TenantStatus, actor string) error
+	SetTenantPlan(ctx context.Context, id, planID, actor string) error
+	// PutPlan creates or replaces a plan.
+	PutPlan(ctx context.Context, p *Plan, actor string) error
+	Plan(ctx context.Context, id string) (*Plan, error)
+	// Plans lists every plan sorted by id.
+	Plans(ctx context.Context) ([]*Plan, error)
 
-var _ Store = (*MemoryStore)(nil)
+	// CreateApp adds an app to a tenant: a numeric id (as Pusher's) when
+	// spec.ID is empty, and a first key whose secret it returns — the only
+	// time besides CreateKey that a secret is shown. Only spec's settings
+	// are used (name, enabled, switches, limits, origins, webhooks); zero
+	// Limits mean DefaultLimits(). Past the plan's MaxApps: ErrPlanLimit.
+	CreateApp(ctx context.Context, tenantID string, spec *App, actor string) (*App, Key, error)
+	// TenantApps lists a tenant's apps sorted by id.
+	TenantApps(ctx context.Context, tenantID string) ([]*App, error)
+	// TenantApp finds one of the tenant's apps; another tenant's app is
+	// ErrNotFound, as is an unknown one.
+	TenantApp(ctx context.Context, tenantID, appID string) (*App, error)
+	// UpdateApp replaces the settings of an existing app; keys untouched.
+	UpdateApp(ctx context.Context, tenantID string, app *App, actor string) (*App, error)
+	RemoveApp(ctx context.Context, tenantID, appID, actor string) error
 
-// NewMemoryStore returns an empty store.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[string]*App{}, byKey: map[string]*App{}}
-}
+	// Keys lists an app's keys, active and revoked, oldest first.
+	Keys(ctx context.Context, tenantID, appID string) ([]KeyInfo, error)
+	// CreateKey adds an active key and returns it with its secret, once.
+	CreateKey(ctx context.Context, tenantID, appID, actor string) (Key, error)
+	// RevokeKey revokes an active key; ErrLastKey for the only one.
+	RevokeKey(ctx context.Context, tenantID, appID, key, actor string) error
+	// MarkKeysUsed records last use, batched by the caller (the Directory
+	// flushes every 30 s), never per request. Unknown keys are ignored.
+	MarkKeysUsed(ctx context.Context, used map[string]time.Time) error
 
-func (s *MemoryStore) AppByID(_ context.Context, id string) (*App, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if a, ok := s.byID[id]; ok {
-		return a, nil
-	}
-	return nil, ErrNotFound
-}
+	// CreateToken makes a management-API token and returns it, in plain
+	// text (prefixed TokenPrefix), this once; only its hash is kept.
+	CreateToken(ctx context.Context, tenantID, name, actor string) (APIToken, string, error)
+	// TenantByToken authenticates a token: ErrNotFound when unknown or
+	// revoked.
+	TenantByToken(ctx context.Context, token string) (*Tenant, *APIToken, error)
+	// Tokens lists a tenant's tokens that are not revoked, oldest first.
+	Tokens(ctx context.Context, tenantID string) ([]APIToken, error)
+	RevokeToken(ctx context.Context, tenantID, tokenID, actor string) error
 
-func (s *MemoryStore) AppByKey(_ context.Context, key string) (*App, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if a, ok := s.byKey[key]; ok {
-		return a, nil
-	}
-	return nil, ErrNotFound
-}
-
-func (s *MemoryStore) Apps(_ context.Context) ([]*App, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]*App, 0, len(s.byID))
-	for _, a := range s.byID {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
-
-func (s *MemoryStore) PutApp(_ context.Context, app *App) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range app.Keys {
-		if other, ok := s.byKey[k.Key]; ok && other.ID != app.ID {
-			return ErrConflict
-		}
-	}
-	s.removeLocked(app.ID)
-	s.addLocked(app)
-	return nil
-}
-
-func (s *MemoryStore) CreateAppIfAbsent(_ context.Context, app *App) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.byID[app.ID]; ok {
-		return false, nil
-	}
-	for _, k := range app.Keys {
-		if _, ok := s.byKey[k.Key]; ok {
-			return false, nil
-		}
-	}
-	s.addLocked(app)
-	return true, nil
-}
-
-func (s *MemoryStore) DeleteApp(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.byID[id]; !ok {
-		return ErrNotFound
-	}
-	s.removeLocked(id)
-	return nil
-}
-
-func (s *MemoryStore) addLocked(app *App) {
-	s.byID[app.ID] = app
-	for _, k := range app.Keys {
-		s.byKey[k.Key] = app
-	}
-}
-
-func (s *MemoryStore) removeLocked(id string) {
-	old, ok := s.byID[id]
-	if !ok {
-		return
-	}
-	delete(s.byID, id)
-	for _, k := range old.Keys {
-		if s.byKey[k.Key] == old {
-			delete(s.byKey, k.Key)
-		}
-	}
+	// Audit returns a tenant's audit entries, newest first, at most limit
+	// (every tenant's when tenantID is "", for operators).
+	Audit(ctx context.Context, tenantID string, limit int) ([]AuditEntry, error)
 }

@@ -39,6 +39,22 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"ConcurrentCreateAppIfAbsent", testConcurrentCreate},
 		{"Delete", testDelete},
 		{"AppsSortedByID", testAppsSortedByID},
+		{"DefaultTenantAndPlans", testDefaultTenantAndPlans},
+		{"Tenants", testTenants},
+		{"CreateApp", testCreateApp},
+		{"CreateAppInvalid", testCreateAppInvalid},
+		{"PlanLimitApps", testPlanLimitApps},
+		{"PlanCapsLimits", testPlanCapsLimits},
+		{"SuspendedTenant", testSuspendedTenant},
+		{"TenantIsolation", testTenantIsolation},
+		{"UpdateApp", testUpdateApp},
+		{"RemoveApp", testRemoveApp},
+		{"KeyRotation", testKeyRotation},
+		{"MarkKeysUsed", testMarkKeysUsed},
+		{"Tokens", testTokens},
+		{"Audit", testAudit},
+		{"ChangeFeed", testChangeFeed},
+		{"DirectoryFollows", testDirectoryFollows},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, &store{t: t, s: open(t), ctx: t.Context(), run: random(t)})
@@ -174,6 +190,7 @@ func fullApp(f *store) *tenants.App {
 
 func testEveryFieldSurvives(t *testing.T, f *store) {
 	a := fullApp(f)
+	a.TenantID = tenants.DefaultTenantID // what "" becomes
 	f.put(a)
 	for how, got := range map[string]*tenants.App{"by id": f.byID(a.ID), "by key": f.byKey(a.Keys[1].Key)} {
 		if !reflect.DeepEqual(got, a) {
