@@ -103,7 +103,9 @@ func capInt(v, limit int) int {
 
 // ValidatePlan checks a plan's id and limits.
 func ValidatePlan(p *Plan) error {
-	bad := func(field, problem string) error { return fmt.Errorf("%w: %w", ErrInvalid, &FieldError{field, problem}) }
+	bad := func(field, problem string) error {
+		return fmt.Errorf("%w: %w", ErrInvalid, &FieldError{field, problem})
+	}
 	if strings.TrimSpace(p.ID) == "" || strings.ContainsAny(p.ID, "/?#% ") {
 		return bad("id", "must be non-empty, without '/', '?', '#', '%' or spaces")
 	}

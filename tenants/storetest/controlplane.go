@@ -620,7 +620,9 @@ func testChangeFeed(t *testing.T, f *store) {
 	var seen []tenants.Change
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
-	go func() { done <- feed.Watch(ctx, func(c tenants.Change) { mu.Lock(); seen = append(seen, c); mu.Unlock() }) }()
+	go func() {
+		done <- feed.Watch(ctx, func(c tenants.Change) { mu.Lock(); seen = append(seen, c); mu.Unlock() })
+	}()
 	saw := func(match func(tenants.Change) bool) bool {
 		mu.Lock()
 		defer mu.Unlock()
