@@ -498,6 +498,18 @@ func (s *MemoryStore) tenantAppLocked(tenantID, appID string) (*App, error) {
 	return a, nil
 }
 
+func (s *MemoryStore) AppSettings(_ context.Context, tenantID, appID string) (*App, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	eff, err := s.tenantAppLocked(tenantID, appID)
+	if err != nil {
+		return nil, err
+	}
+	a := cloneApp(s.apps[appID].settings)
+	a.Keys = slices.Clone(eff.Keys)
+	return a, nil
+}
+
 func (s *MemoryStore) UpdateApp(_ context.Context, tenantID string, app *App, actor string) (*App, error) {
 	a := settingsOf(app, tenantID)
 	if err := ValidateSettings(a); err != nil {

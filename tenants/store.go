@@ -54,6 +54,11 @@ type Store interface {
 	// TenantApp finds one of the tenant's apps; another tenant's app is
 	// ErrNotFound, as is an unknown one.
 	TenantApp(ctx context.Context, tenantID, appID string) (*App, error)
+	// AppSettings is one of the tenant's apps as stored: its own settings
+	// (the per-app overrides, Enabled as set), before the plan's caps and
+	// the tenant's status apply. Read-modify-write updates start here, so
+	// that a plan's cap is never written back as the app's own limit.
+	AppSettings(ctx context.Context, tenantID, appID string) (*App, error)
 	// UpdateApp replaces the settings of an existing app; keys untouched.
 	UpdateApp(ctx context.Context, tenantID string, app *App, actor string) (*App, error)
 	RemoveApp(ctx context.Context, tenantID, appID, actor string) error

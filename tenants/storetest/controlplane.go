@@ -262,6 +262,18 @@ func testPlanCapsLimits(t *testing.T, f *store) {
 	}
 	check("plan of 3", a.ID, 3, tenants.DefaultLimits().MaxPresenceMembersPerChannel, tenants.DefaultLimits().MaxEventPayloadInKB)
 	check("plan of 3", b.ID, 3, tenants.DefaultLimits().MaxPresenceMembersPerChannel, 2)
+	// AppSettings shows the app's own limits, and an update starting from
+	// it does not write the cap back.
+	raw, err := f.s.AppSettings(f.ctx, tn.ID, a.ID)
+	if err != nil || raw.MaxConnections != tenants.Unlimited || raw.TenantID != tn.ID || raw.Key() != k.Key {
+		t.Fatalf("AppSettings: %+v, %v", raw, err)
+	}
+	raw.Name = "renamed"
+	if _, err := f.s.UpdateApp(f.ctx, tn.ID, raw, "test"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.AppSettings(f.ctx, "tn_none"+f.run, a.ID)
+	wantErr(t, "AppSettings of another tenant", err, tenants.ErrNotFound)
 	if err := f.s.SetTenantPlan(f.ctx, tn.ID, tenants.DefaultPlanID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -315,6 +327,9 @@ func testSuspendedTenant(t *testing.T, f *store) {
 	}
 	if f.byID(a.ID).Enabled {
 		t.Fatal("suspended tenant's app enabled by an update")
+	}
+	if raw, err := f.s.AppSettings(f.ctx, tn.ID, a.ID); err != nil || !raw.Enabled {
+		t.Fatalf("AppSettings of a suspended tenant's enabled app: %+v, %v", raw, err)
 	}
 	if err := f.s.SetTenantStatus(f.ctx, tn.ID, tenants.TenantActive, "test"); err != nil {
 		t.Fatal(err)
