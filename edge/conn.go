@@ -23,6 +23,7 @@ type conn struct {
 	ws       *gws.Conn
 	nc       net.Conn
 	app      *tenants.App
+	key      string // the public key it connected with, for Revalidate
 	am       *appMetrics
 	socketID string
 	reject   *protocol.Error // refused at the handshake: send it and close

@@ -265,6 +265,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // gws answered 400
 	}
 	c := newConn(s, ws, app, reject)
+	c.key = key
 	ws.Session().Store("", c)
 	go ws.ReadLoop()
 }
