@@ -40,6 +40,11 @@ type serveConfig struct {
 	DrainTimeout             time.Duration
 	TimestampWindow          time.Duration
 	MaxRequestBytes          int64
+
+	// control plane (database.go)
+	DB          dbConfig
+	Migrate     bool
+	AppCacheTTL time.Duration
 }
 
 func (c serveConfig) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
@@ -68,6 +73,9 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long clients get to leave after 4200 before the process exits")
 	fs.DurationVar(&c.TimestampWindow, "timestamp-window", 600*time.Second, "HTTP API: accepted distance of auth_timestamp from the server clock")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
+	c.DB.register(fs)
+	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
+	fs.DurationVar(&c.AppCacheTTL, "app-cache-ttl", 30*time.Second, "with a database: longest a node serves a cached app; changes reach every node at once through LISTEN/NOTIFY, this only bounds a broken feed")
 
 	err := ff.Parse(fs, args,
 		ff.WithEnvVarPrefix("SWITCHBOARD"),
@@ -130,6 +138,10 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--timestamp-window: must be positive, got %s", c.TimestampWindow)
 	case c.MaxRequestBytes < 1024:
 		return fmt.Errorf("--max-request-bytes: %d is below 1024", c.MaxRequestBytes)
+	case c.Migrate && c.DB.DatabaseURL == "":
+		return errors.New("--migrate: needs --database-url (or SWITCHBOARD_DATABASE_URL); the in-memory store has no migrations")
+	case c.AppCacheTTL <= 0:
+		return fmt.Errorf("--app-cache-ttl: must be positive, got %s", c.AppCacheTTL)
 	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
 		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
 	}

@@ -66,6 +66,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, stdout)
 	case "bench":
 		return runBench(ctx, args, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
+	case "tenants":
+		return runTenants(ctx, args, stdout, stderr)
+	case "apps":
+		return runApps(ctx, args, stdout, stderr)
+	case "secrets":
+		return runSecrets(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "switchboard", buildVersion())
 		return nil
@@ -80,6 +88,10 @@ const usage = `usage: switchboard [command] [flags]
 
 commands:
   serve     run a node (the default); see switchboard serve -h
+  migrate   apply (up), roll back (down) or list (status) database migrations
+  tenants   create and list tenants on the database (--database-url)
+  apps      create, list, rotate keys of, disable and enable apps on the database
+  secrets   rotate: re-encrypt app secrets after a change of SWITCHBOARD_SECRET_KEY
   bench     load-generate against any Pusher-compatible server; see switchboard bench -h
   version   print the version
 `

@@ -53,7 +53,9 @@ func loadApps(ctx context.Context, cfg serveConfig, store tenants.Store, log *sl
 	if err != nil {
 		return err
 	}
-	if len(existing) == 0 {
+	if len(existing) == 0 && cfg.DB.DatabaseURL != "" {
+		log.Warn("no apps in the database: create one with `switchboard apps create` (the development app is only made in memory)")
+	} else if len(existing) == 0 {
 		dev := tenants.DevApp()
 		if _, err := store.CreateAppIfAbsent(ctx, dev); err != nil {
 			return err
@@ -66,14 +68,20 @@ func loadApps(ctx context.Context, cfg serveConfig, store tenants.Store, log *sl
 
 func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
-	log.Info("switchboard starting", "version", buildVersion(), "store", "memory", "bus", "memory")
-	log.Warn("embedded mode: in-memory app store and bus, single node; nothing survives a restart")
+	log.Info("switchboard starting", "version", buildVersion(), "store", cfg.DB.kind(), "bus", "memory")
+	if cfg.DB.DatabaseURL == "" {
+		log.Warn("embedded mode: in-memory app store and bus, single node; nothing survives a restart")
+	}
 
-	store := tenants.NewMemoryStore()
-	if err := loadApps(ctx, cfg, store, log); err != nil {
+	cp, err := openControlPlane(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
-	dir := tenants.NewDirectory(store, 0)
+	defer cp.close()
+	if err := loadApps(ctx, cfg, cp.store, log); err != nil {
+		return err
+	}
+	dir := cp.dir
 	memBus, state := bus.NewMemory(), bus.NewMemoryState()
 
 	reg := prometheus.NewRegistry()
@@ -168,6 +176,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	g.Go(func() error { return node.Run(sweepCtx) })
+	cp.run(sweepCtx, g, node)
 
 	g.Go(func() error {
 		<-gctx.Done()

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/lxzan/gws"
+)
+
+// The control-plane commands against the local PostgreSQL: each test
+// creates its own database and drops it when it ends.
+
+func newDatabase(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("SWITCHBOARD_TEST_DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL: %v", err)
+		}
+		t.Skipf("PostgreSQL not reachable: %v", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "sb_test_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+		conn.Close(ctx)
+	})
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func newSecretKey() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// cli runs a command in process and returns its output.
+func cli(t *testing.T, args ...string) string {
+	t.Helper()
+	var out strings.Builder
+	if err := run(context.Background(), args, &out, io.Discard); err != nil {
+		t.Fatalf("switchboard %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+func field(t *testing.T, out, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + `: (\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %s in:\n%s", name, out)
+	}
+	return m[1]
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestControlPlaneStartupErrors(t *testing.T) {
+	db := newDatabase(t)
+	key := newSecretKey()
+	port := strconv.Itoa(freePort(t))
+	serve := []string{"serve", "--host", "127.0.0.1", "--port", port}
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{append(serve, "--database-url", db), []string{"SWITCHBOARD_SECRET_KEY", "is not set", "openssl rand -base64 32"}},
+		{append(serve, "--database-url", db, "--secret-key", "c2hvcnQ="), []string{"SWITCHBOARD_SECRET_KEY", "5 bytes, want 32"}},
+		{append(serve, "--database-url", db, "--secret-key", "%%%"), []string{"SWITCHBOARD_SECRET_KEY", "not base64"}},
+		{append(serve, "--database-url", db, "--secret-key", key, "--secret-keys-previous", "bad"), []string{"SWITCHBOARD_SECRET_KEYS_PREVIOUS"}},
+		{append(serve, "--database-url", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2", "--secret-key", key), []string{"--database-url", "cannot reach the database", "127.0.0.1:1/none"}},
+		{append(serve, "--database-url", db, "--secret-key", key), []string{"--database-url", "switchboard migrate up", "--migrate"}},
+		{append(serve, "--migrate"), []string{"--migrate", "--database-url"}},
+		{[]string{"migrate", "up"}, []string{"--database-url", "SWITCHBOARD_DATABASE_URL"}},
+		{[]string{"migrate", "sideways", "--database-url", db}, []string{"sideways"}},
+		{[]string{"migrate", "down", "--database-url", db}, []string{"nothing to roll back"}},
+		{[]string{"migrate", "up", "--database-url", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2"}, []string{"cannot reach the database"}},
+		{[]string{"tenants", "list"}, []string{"--database-url"}},
+		{[]string{"apps", "create", "--tenant", "x", "--name", "y", "--database-url", db}, []string{"SWITCHBOARD_SECRET_KEY"}},
+	}
+	for _, tc := range cases {
+		err := run(context.Background(), tc.args, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%v: no error", tc.args)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q does not say %q", tc.args, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), key) {
+			t.Errorf("%v: the error shows the secret key", tc.args)
+		}
+	}
+	// Nothing was left listening by the failed starts.
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatalf("a failed start left the port bound: %v", err)
+	}
+	ln.Close()
+}
+
+func dialApp(t *testing.T, addr, key string) *wsHandler {
+	t.Helper()
+	h := &wsHandler{frames: make(chan string, 16), closed: make(chan uint16, 1)}
+	ws, _, err := gws.NewClient(h, &gws.ClientOption{Addr: "ws://" + addr + "/app/" + key + "?protocol=7&client=js&version=8.4.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ws.ReadLoop()
+	t.Cleanup(func() { ws.NetConn().Close() })
+	select {
+	case f := <-h.frames:
+		if !strings.Contains(f, "pusher:connection_established") {
+			t.Fatalf("key %s: first frame %s", key, f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("key %s: no handshake", key)
+	}
+	return h
+}
+
+func (h *wsHandler) expectClose(t *testing.T, code uint16) {
+	t.Helper()
+	select {
+	case got := <-h.closed:
+		if got != code {
+			t.Fatalf("closed with %d, want %d", got, code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not closed (want %d)", code)
+	}
+}
+
+// TestCLIAgainstRunningServer drives the operator CLI against the
+// database a running node uses: its changes reach the node through
+// LISTEN/NOTIFY and cut the sockets they concern.
+func TestCLIAgainstRunningServer(t *testing.T) {
+	db := newDatabase(t)
+	key := newSecretKey()
+	dbf := []string{"--database-url", db, "--secret-key", key}
+
+	if out := cli(t, append([]string{"migrate", "status"}, dbf[:2]...)...); !strings.Contains(out, "pending") {
+		t.Fatalf("status before up:\n%s", out)
+	}
+	out := cli(t, append([]string{"migrate", "up"}, dbf[:2]...)...)
+	if !strings.Contains(out, "applied 00001_plans_tenants.sql") || !strings.Contains(out, "applied 00003") {
+		t.Fatalf("up:\n%s", out)
+	}
+	if out := cli(t, append([]string{"migrate", "up"}, dbf[:2]...)...); !strings.Contains(out, "up to date (version 3)") {
+		t.Fatalf("second up:\n%s", out)
+	}
+
+	out = cli(t, append([]string{"tenants", "create", "--name", "Acme", "--plan", "pro"}, dbf...)...)
+	tenant, token := field(t, out, "tenant_id"), field(t, out, "api_token")
+	if !strings.HasPrefix(token, "sbt_") {
+		t.Fatalf("token %q", token)
+	}
+	out = cli(t, append([]string{"apps", "create", "--tenant", tenant, "--name", "Chat"}, dbf...)...)
+	app, key1 := field(t, out, "app_id"), field(t, out, "key")
+	if _, err := strconv.Atoi(app); err != nil {
+		t.Fatalf("app id %q is not numeric", app)
+	}
+
+	addr, logs, stop := startServe(t, dbf...)
+	if !strings.Contains(logs.String(), "store=postgres") {
+		t.Errorf("start-up log does not name the store:\n%s", logs)
+	}
+	ws1 := dialApp(t, addr, key1)
+	out = cli(t, append([]string{"apps", "rotate-key", "--app", app}, dbf...)...)
+	key2 := field(t, out, "key")
+	ws2 := dialApp(t, addr, key2)
+
+	cli(t, append([]string{"apps", "revoke-key", "--app", app, "--key", key1}, dbf...)...)
+	ws1.expectClose(t, 4001)
+	cli(t, append([]string{"apps", "disable", "--app", app}, dbf...)...)
+	ws2.expectClose(t, 4003)
+	cli(t, append([]string{"apps", "enable", "--app", app}, dbf...)...)
+	dialApp(t, addr, key2)
+
+	out = cli(t, append([]string{"apps", "list", "--tenant", tenant}, dbf...)...)
+	if !strings.Contains(out, app) || !strings.Contains(out, key2) || strings.Contains(out, key1) {
+		t.Fatalf("apps list:\n%s", out)
+	}
+	if out := cli(t, append([]string{"tenants", "list"}, dbf...)...); !strings.Contains(out, tenant) || !strings.Contains(out, "default") {
+		t.Fatalf("tenants list:\n%s", out)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Rotating the master key: the new one current, the old one previous.
+	newKey := newSecretKey()
+	rot := []string{"--database-url", db, "--secret-key", newKey, "--secret-keys-previous", key}
+	if out := cli(t, append([]string{"secrets", "rotate"}, rot...)...); !strings.Contains(out, "re-encrypted 2 secrets") {
+		t.Fatalf("secrets rotate:\n%s", out)
+	}
+	out = cli(t, append([]string{"apps", "list"}, "--database-url", db, "--secret-key", newKey)...)
+	if !strings.Contains(out, key2) {
+		t.Fatalf("apps list with the new key only:\n%s", out)
+	}
+
+	out = cli(t, append([]string{"migrate", "down"}, dbf[:2]...)...)
+	if !strings.Contains(out, "rolled back 00003_tokens_audit.sql") {
+		t.Fatalf("down:\n%s", out)
+	}
+}
