@@ -654,33 +654,37 @@ func testChangeFeed(t *testing.T, f *store) {
 		time.Sleep(20 * time.Millisecond)
 		return saw(touches)
 	})
-	for name, change := range map[string]func(){
-		"CreateKey": func() { must(f.s.CreateKey(f.ctx, tn.ID, a.ID, "test")) },
-		"RevokeKey": func() {
+	type step struct {
+		name   string
+		change func()
+	}
+	for _, st := range []step{ // in order: the revoke needs the created key
+		{"CreateKey", func() { must(f.s.CreateKey(f.ctx, tn.ID, a.ID, "test")) }},
+		{"RevokeKey", func() {
 			ks := must(f.s.Keys(f.ctx, tn.ID, a.ID))
 			if err := f.s.RevokeKey(f.ctx, tn.ID, a.ID, ks[0].Key, "test"); err != nil {
 				t.Fatal(err)
 			}
-		},
-		"PutApp": func() {
+		}},
+		{"PutApp", func() {
 			b := f.app("put")
 			b.ID = a.ID
 			b.TenantID = tn.ID
 			f.put(b)
-		},
+		}},
 	} {
 		reset()
-		change()
-		eventually(t, name+"'s change", func() bool { return saw(touches) })
+		st.change()
+		eventually(t, st.name+"'s change", func() bool { return saw(touches) })
 	}
-	for name, change := range map[string]func(){
-		"SetTenantStatus": func() { _ = f.s.SetTenantStatus(f.ctx, tn.ID, tenants.TenantSuspended, "test") },
-		"SetTenantPlan":   func() { _ = f.s.SetTenantPlan(f.ctx, tn.ID, "pro", "test") },
-		"PutPlan":         func() { f.plan("feed", 1, 1) },
+	for _, st := range []step{
+		{"SetTenantStatus", func() { _ = f.s.SetTenantStatus(f.ctx, tn.ID, tenants.TenantSuspended, "test") }},
+		{"SetTenantPlan", func() { _ = f.s.SetTenantPlan(f.ctx, tn.ID, "pro", "test") }},
+		{"PutPlan", func() { f.plan("feed", 1, 1) }},
 	} {
 		reset()
-		change()
-		eventually(t, name+"'s change", func() bool { return saw(func(c tenants.Change) bool { return c.All }) })
+		st.change()
+		eventually(t, st.name+"'s change", func() bool { return saw(func(c tenants.Change) bool { return c.All }) })
 	}
 	reset()
 	if err := f.s.RemoveApp(f.ctx, tn.ID, a.ID, "test"); err != nil {
