@@ -58,6 +58,10 @@ type Options struct {
 	// MaxBodyBytes caps a request body, as sent and after gunzip; larger
 	// bodies get 413 before they are read whole. Default 256 KiB.
 	MaxBodyBytes int64
+	// KeyUsed, when set, is told the auth_key of every request whose
+	// signature holds (tenants.Directory.KeyUsed: an atomic store, batched
+	// to the database later). It must not block.
+	KeyUsed func(key string)
 	// Now is the clock for timestamps and rate limits; default time.Now.
 	Now func() time.Time
 }

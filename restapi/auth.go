@@ -74,6 +74,9 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkSignature(r, q, secret); err != nil {
 			return err
 		}
+		if a.opts.KeyUsed != nil {
+			a.opts.KeyUsed(q.Get("auth_key"))
+		}
 		if !app.Enabled {
 			return fail(http.StatusForbidden, codeAppDisabled, "app "+app.ID+" is disabled")
 		}

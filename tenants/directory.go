@@ -148,6 +148,13 @@ func (d *Directory) usageCell(key string) *atomic.Int64 {
 	return p
 }
 
+// KeyUsed records a use of key that did not go through AppByKey (the HTTP
+// API finds apps by id, then checks the request's key); FlushKeyUsage
+// hands it to the store. It allocates only on a key's first use.
+func (d *Directory) KeyUsed(key string) {
+	d.usageCell(key).Store(d.now().Unix())
+}
+
 // Invalidate drops every cached entry, so the next lookups see the store.
 func (d *Directory) Invalidate() {
 	d.mu.Lock()

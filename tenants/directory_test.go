@@ -89,6 +89,20 @@ func TestDirectoryRecordsKeyUse(t *testing.T) {
 			t.Fatalf("ttl %s: last use not recorded", ttl)
 		}
 	}
+	// The HTTP API reports uses with KeyUsed.
+	k2, _ := s.CreateKey(t.Context(), tn.ID, a.ID, "test")
+	d := tenants.NewDirectory(s, time.Hour)
+	d.KeyUsed(k2.Key)
+	if allocs := testing.AllocsPerRun(100, func() { d.KeyUsed(k2.Key) }); allocs != 0 {
+		t.Errorf("KeyUsed allocates %v times per call", allocs)
+	}
+	if err := d.FlushKeyUsage(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := s.Keys(t.Context(), tn.ID, a.ID)
+	if ks[1].LastUsedAt == nil {
+		t.Fatal("KeyUsed not flushed")
+	}
 }
 
 // BenchmarkDirectory measures the hot-path lookups once cached: the edge

@@ -221,6 +221,12 @@ func TestCLIAgainstRunningServer(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	// Key use is flushed at shutdown (and every 30 s before).
+	out = cli(t, append([]string{"apps", "keys", "--app", app}, dbf...)...)
+	if !regexp.MustCompile(`(?m)^`+key2+`\s+active\s+\S+ \S+\s+\d{4}-`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^`+key1+`\s+revoked\s+`).MatchString(out) {
+		t.Fatalf("apps keys:\n%s", out)
+	}
 
 	// Rotating the master key: the new one current, the old one previous.
 	newKey := newSecretKey()

@@ -108,6 +108,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Registry:        reg,
 		TimestampWindow: cfg.TimestampWindow,
 		MaxBodyBytes:    cfg.MaxRequestBytes,
+		KeyUsed:         dir.KeyUsed,
 	})
 
 	var draining atomic.Bool

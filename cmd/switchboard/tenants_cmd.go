@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore"
@@ -36,6 +37,8 @@ const appsUsage = `usage: switchboard apps <command> --database-url URL [flags]
   rotate-key --app A [--revoke-old] add a key and print it with its secret once;
                                     --revoke-old revokes the app's other keys
   revoke-key --app A --key K        revoke one key (sockets using it are closed with 4001)
+  keys --app A                      list an app's keys: status, created, last used
+                                    (by a socket or an HTTP API call, to the half minute)
   disable --app A                   disable an app (its sockets are closed with 4003)
   enable --app A                    enable it again
 `
@@ -315,6 +318,34 @@ func runApps(ctx context.Context, args []string, stdout, stderr io.Writer) error
 					}
 					fmt.Fprintf(out, "revoked: %s\n", key)
 					return nil
+				},
+			}
+		},
+		"keys": func() command {
+			var app string
+			return command{
+				flags: func(fs *flag.FlagSet) { fs.StringVar(&app, "app", "", "app id") },
+				run: func(ctx context.Context, s *pgstore.Store, out io.Writer) error {
+					a, err := appByID(ctx, s, app)
+					if err != nil {
+						return err
+					}
+					ks, err := s.Keys(ctx, a.TenantID, a.ID)
+					if err != nil {
+						return err
+					}
+					tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "KEY\tSTATUS\tCREATED\tLAST USED\tREVOKED")
+					when := func(t *time.Time) string {
+						if t == nil {
+							return "-"
+						}
+						return t.Format("2006-01-02 15:04:05Z")
+					}
+					for _, k := range ks {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Key, k.Status, when(&k.CreatedAt), when(k.LastUsedAt), when(k.RevokedAt))
+					}
+					return tw.Flush()
 				},
 			}
 		},
