@@ -82,18 +82,31 @@ func connect(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// checkSchema compares the applied version with the embedded migrations.
+// It reads goose's table itself: goose's own GetDBVersion would create
+// the table (and take its lock) on a database never migrated, and a
+// refused start must leave nothing behind.
 func (s *Store) checkSchema(ctx context.Context) error {
 	m, err := newMigrator(s.pool)
 	if err != nil {
 		return err
 	}
-	defer m.db.Close()
-	current, err := m.GetDBVersion(ctx)
-	if err != nil {
-		current = 0 // no version table yet
+	latest := m.Latest()
+	_ = m.db.Close()
+	var current int64
+	var versioned bool
+	err = s.pool.QueryRow(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&versioned)
+	if err == nil && versioned {
+		err = s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current)
 	}
-	if latest := m.Latest(); current < latest {
+	if err != nil {
+		return fmt.Errorf("pgstore: schema version: %w", err)
+	}
+	switch {
+	case current < latest:
 		return fmt.Errorf("%w: at version %d, needs %d: run `switchboard migrate up` or start with --migrate", ErrSchemaOutdated, current, latest)
+	case current > latest:
+		return fmt.Errorf("%w: at version %d, newer than this binary's %d: run a newer switchboard, or `migrate down` with the newer one", ErrSchemaOutdated, current, latest)
 	}
 	return nil
 }

@@ -154,6 +154,16 @@ func TestOpenNeedsMigrations(t *testing.T) {
 	if !errors.Is(err, pgstore.ErrSchemaOutdated) || !strings.Contains(err.Error(), "migrate") {
 		t.Fatalf("Open on an empty database: %v", err)
 	}
+	// The refused Open left the database as it was: no goose table.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var tables int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("%d tables after a refused Open (%v)", tables, err)
+	}
 }
 
 func TestOpenUnreachable(t *testing.T) {
