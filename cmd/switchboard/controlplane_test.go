@@ -17,6 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/lxzan/gws"
+
+	"github.com/switchboard-rt/switchboard/tenants"
+	"github.com/switchboard-rt/switchboard/tenants/pgstore"
 )
 
 // The control-plane commands against the local PostgreSQL: each test
@@ -243,4 +246,56 @@ func TestCLIAgainstRunningServer(t *testing.T) {
 	if !strings.Contains(out, "rolled back 00003_tokens_audit.sql") {
 		t.Fatalf("down:\n%s", out)
 	}
+}
+
+// TestPlanLimitsOnDatabase: a tenant's plan caps its apps (CreateApp
+// refuses past max_apps) and each app's connections (the edge answers
+// 4004 past max_connections), from the cached app, with no query per
+// connection.
+func TestPlanLimitsOnDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := newDatabase(t)
+	key := newSecretKey()
+	dbf := []string{"--database-url", db, "--secret-key", key}
+	cli(t, append([]string{"migrate", "up"}, dbf[:2]...)...)
+	keys, err := pgstore.ParseKeyring(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.Open(ctx, db, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tiny := &tenants.Plan{ID: "tiny", Name: "Tiny", MaxApps: 1, MaxConnections: 1, MaxMessagesPerDay: 100,
+		MaxPresenceMembers: tenants.Unlimited, MaxPayloadKB: tenants.Unlimited}
+	if err := s.PutPlan(ctx, tiny, "test"); err != nil {
+		t.Fatal(err)
+	}
+	out := cli(t, append([]string{"tenants", "create", "--name", "Small", "--plan", "tiny"}, dbf...)...)
+	tenant := field(t, out, "tenant_id")
+	out = cli(t, append([]string{"apps", "create", "--tenant", tenant, "--name", "one"}, dbf...)...)
+	appKey := field(t, out, "key")
+	err = run(ctx, append([]string{"apps", "create", "--tenant", tenant, "--name", "two"}, dbf...), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "plan limit reached") || !strings.Contains(err.Error(), "tiny allows 1 apps") {
+		t.Fatalf("a second app on a plan of one: %v", err)
+	}
+
+	addr, _, _ := startServe(t, dbf...)
+	dialApp(t, addr, appKey)
+	h := &wsHandler{frames: make(chan string, 16), closed: make(chan uint16, 1)}
+	ws, _, err := gws.NewClient(h, &gws.ClientOption{Addr: "ws://" + addr + "/app/" + appKey + "?protocol=7&client=js&version=8.4.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ws.ReadLoop()
+	select {
+	case f := <-h.frames:
+		if !strings.Contains(f, `"code":4004`) {
+			t.Fatalf("second socket on a plan of one connection: %s", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer to the second socket")
+	}
+	h.expectClose(t, 4004)
 }
