@@ -60,7 +60,7 @@ func (d *Directory) AppByKey(ctx context.Context, key string) (*App, error) {
 	if d.ttl <= 0 {
 		app, err := d.store.AppByKey(ctx, key)
 		if err == nil {
-			d.usageCell(key).Store(d.now().Unix())
+			markUsed(d.usageCell(key), d.now().Unix())
 		}
 		return app, err
 	}
@@ -70,7 +70,7 @@ func (d *Directory) AppByKey(ctx context.Context, key string) (*App, error) {
 	d.mu.RUnlock()
 	if ok && now.Before(c.expires) {
 		if c.used != nil {
-			c.used.Store(now.Unix())
+			markUsed(c.used, now.Unix())
 		}
 		return c.app, c.err
 	}
@@ -79,7 +79,7 @@ func (d *Directory) AppByKey(ctx context.Context, key string) (*App, error) {
 		return nil, err
 	}
 	if c.used != nil {
-		c.used.Store(now.Unix())
+		markUsed(c.used, now.Unix())
 	}
 	return c.app, c.err
 }
@@ -152,7 +152,16 @@ func (d *Directory) usageCell(key string) *atomic.Int64 {
 // API finds apps by id, then checks the request's key); FlushKeyUsage
 // hands it to the store. It allocates only on a key's first use.
 func (d *Directory) KeyUsed(key string) {
-	d.usageCell(key).Store(d.now().Unix())
+	markUsed(d.usageCell(key), d.now().Unix())
+}
+
+// markUsed stores the second of a use, writing only when it changed: on
+// a busy key every core would otherwise dirty the same cache line on
+// every lookup.
+func markUsed(p *atomic.Int64, sec int64) {
+	if p.Load() != sec {
+		p.Store(sec)
+	}
 }
 
 // Invalidate drops every cached entry, so the next lookups see the store.
