@@ -74,8 +74,12 @@ func (d *Directory) AppByKey(ctx context.Context, key string) (*App, error) {
 		}
 		return c.app, c.err
 	}
+	stale, hadStale := c, ok
 	c, err := d.load(ctx, true, key, now, d.store.AppByKey)
 	if err != nil {
+		if hadStale {
+			return stale.app, stale.err // stale if error: see Invalidate
+		}
 		return nil, err
 	}
 	if c.used != nil {
@@ -96,8 +100,12 @@ func (d *Directory) AppByID(ctx context.Context, id string) (*App, error) {
 	if ok && now.Before(c.expires) {
 		return c.app, c.err
 	}
+	stale, hadStale := c, ok
 	c, err := d.load(ctx, false, id, now, d.store.AppByID)
 	if err != nil {
+		if hadStale {
+			return stale.app, stale.err
+		}
 		return nil, err
 	}
 	return c.app, c.err
@@ -164,12 +172,23 @@ func markUsed(p *atomic.Int64, sec int64) {
 	}
 }
 
-// Invalidate drops every cached entry, so the next lookups see the store.
+// Invalidate expires every cached entry, so the next lookups read the
+// store.
+//
+// Expired entries are kept, not deleted (staleIfError): when the store
+// cannot answer — the database is down, which is also when the feed
+// breaks and everything is invalidated — a lookup returns the last known
+// app instead of refusing every connect and request until the database
+// is back. With the database up, an expired entry is never served.
 func (d *Directory) Invalidate() {
 	d.mu.Lock()
 	d.gen++
-	clear(d.byID)
-	clear(d.byKey)
+	for _, m := range []map[string]cached{d.byID, d.byKey} {
+		for k, c := range m {
+			c.expires = time.Time{}
+			m[k] = c
+		}
+	}
 	d.mu.Unlock()
 }
 
@@ -186,12 +205,10 @@ func (d *Directory) invalidate(ch Change) {
 	for _, m := range []map[string]cached{d.byID, d.byKey} {
 		for k, c := range m {
 			if c.app == nil || ch.Touches(c.app.ID) {
-				delete(m, k)
+				c.expires = time.Time{} // kept for staleIfError, see Invalidate
+				m[k] = c
 			}
 		}
-	}
-	for _, id := range ch.AppIDs {
-		delete(d.byID, id)
 	}
 	d.mu.Unlock()
 }

@@ -260,3 +260,37 @@ func TestDirectoryConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDirectoryStaleIfError: with the store down, an expired or
+// invalidated entry is served rather than refusing the lookup; with the
+// store up it never is.
+func TestDirectoryStaleIfError(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	f.put("a", "k", "v1")
+	f.secretByKey("k")
+	f.secretByID("a")
+	down := errors.New("connection refused")
+	for name, expire := range map[string]func(){
+		"invalidated": f.dir.Invalidate,
+		"expired":     func() { f.clock = f.clock.Add(time.Minute) },
+		"changed":     func() { f.dir.invalidate(Change{AppIDs: []string{"a"}}) },
+	} {
+		expire()
+		f.store.fail = down
+		if got := f.secretByKey("k"); got != "v1" {
+			t.Fatalf("%s, store down: by key %s, want the stale v1", name, got)
+		}
+		if got := f.secretByID("a"); got != "v1" {
+			t.Fatalf("%s, store down: by id %s, want the stale v1", name, got)
+		}
+		if _, err := f.dir.AppByKey(context.Background(), "never-seen"); !errors.Is(err, down) {
+			t.Fatalf("%s: a key never cached: %v, want the store's error", name, err)
+		}
+		f.store.fail = nil
+	}
+	f.put("a", "k", "v2")
+	f.dir.Invalidate()
+	if got := f.secretByKey("k"); got != "v2" {
+		t.Fatalf("store up again: %s, want v2", got)
+	}
+}
