@@ -147,6 +147,11 @@ func New(opts Options) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = gws.NewUpgrader((*events)(s), &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxFrameBytes,
+		// Clients send a few small frames (subscribe, ping, the odd client
+		// event); gws's 4 KiB default read buffer was the largest part of
+		// an idle socket's memory. Larger frames still read whole, in
+		// more than one read.
+		ReadBufferSize: readBufferSize,
 		// Our own frames go straight to the socket (see conn_write.go),
 		// which is only sound without per-message compression.
 		PermessageDeflate: gws.PermessageDeflate{Enabled: false},
@@ -155,6 +160,9 @@ func New(opts Options) *Server {
 	})
 	return s
 }
+
+// readBufferSize is each socket's read buffer (see NewUpgrader above).
+const readBufferSize = 1024
 
 // now is a monotonic clock in nanoseconds since the server started.
 func (s *Server) now() int64 { return int64(time.Since(s.start)) }
