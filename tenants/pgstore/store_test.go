@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,25 @@ func TestFeedSurvivesBrokenConnection(t *testing.T) {
 			t.Fatal("the directory missed a change after the feed came back")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSeedPlansMatchTheMigration: the memory store and a fresh database
+// start with the same plans.
+func TestSeedPlansMatchTheMigration(t *testing.T) {
+	s, _ := openStore(t)
+	got, err := s.Plans(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tenants.SeedPlans()
+	if len(got) != len(want) {
+		t.Fatalf("%d plans in the database, %d in SeedPlans", len(got), len(want))
+	}
+	for _, w := range want {
+		i := slices.IndexFunc(got, func(p *tenants.Plan) bool { return p.ID == w.ID })
+		if i < 0 || *got[i] != *w {
+			t.Errorf("plan %s: database %+v, SeedPlans %+v", w.ID, got[max(i, 0)], w)
+		}
 	}
 }
