@@ -3,6 +3,7 @@ package edge_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +249,32 @@ func TestSlowConsumerIsCut(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("slow consumer not cut after %d events", i)
+		}
+	}
+}
+
+// A small channel's events are written by the publisher itself until the
+// socket buffer is full; what it cannot take goes to a writer, and the
+// reader still gets every event once, in order.
+func TestDirectWritesKeepOrderWhenTheSocketFills(t *testing.T) {
+	n := newNode(t, edge.Options{MaxQueueBytes: 16 << 20})
+	c := n.dial()
+	c.join("room", "")
+	c.ws.NetConn().(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
+	pauseReads(c)
+	const events = 200
+	payload := strings.Repeat("y", 10000)
+	for i := 0; i < events; i++ {
+		raw, _ := json.Marshal(strconv.Itoa(i) + ":" + payload)
+		if err := n.pub.Publish(context.Background(), "app-1", []string{"room"}, "ev", raw, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resumeReads(c)
+	for i := 0; i < events; i++ {
+		f := c.expect("ev", "room")
+		if got, _, _ := strings.Cut(f.dataString(t), ":"); got != strconv.Itoa(i) {
+			t.Fatalf("event %d arrived as %s", i, got)
 		}
 	}
 }

@@ -43,7 +43,8 @@ type conn struct {
 	closing       *protocol.Error
 	dead          bool
 	slow          atomic.Bool
-	writeDeadline time.Time // only used by the flusher
+	writeDeadline time.Time    // only used by the flusher
+	direct        directWriter // non-blocking writes by sendNow, only by the flusher
 
 	// read side
 	subs    map[string]*subscription
@@ -91,7 +92,7 @@ func (e *events) OnOpen(ws *gws.Conn) {
 		return
 	}
 	c.am.connections.Inc()
-	c.send(textFrame(protocol.ConnectionEstablished(c.socketID, int(s.opts.ActivityTimeout/time.Second))))
+	c.sendNow(textFrame(protocol.ConnectionEstablished(c.socketID, int(s.opts.ActivityTimeout/time.Second))))
 }
 
 func (e *events) OnClose(ws *gws.Conn, _ error) {
@@ -115,7 +116,7 @@ func (e *events) OnPing(ws *gws.Conn, payload []byte) {
 	c := connOf(ws)
 	c.touch()
 	b := append(frameBuf(len(payload)), payload...)
-	c.send(seal(b, opPong))
+	c.sendNow(seal(b, opPong))
 }
 
 func (e *events) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).touch() }
@@ -151,7 +152,7 @@ func (c *conn) touch() {
 // sendError reports an error that does not close the connection.
 func (c *conn) sendError(err *protocol.Error, channel string) {
 	c.srv.metrics.errorSent(err.Code)
-	c.send(textFrame(protocol.ChannelErrorFrame(err, channel)))
+	c.sendNow(textFrame(protocol.ChannelErrorFrame(err, channel)))
 }
 
 func (c *conn) handle(b []byte) {
@@ -162,7 +163,7 @@ func (c *conn) handle(b []byte) {
 	}
 	switch f.Event {
 	case protocol.EventPing:
-		c.send(pongFrame)
+		c.sendNow(pongFrame)
 	case protocol.EventPong:
 		// touch() already counted it as activity
 	case protocol.EventSubscribe:

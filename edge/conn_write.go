@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/protocol"
@@ -58,6 +59,93 @@ func (c *conn) send(frame []byte) bool {
 	c.wmu.Unlock()
 	c.srv.writers.schedule(c)
 	return true
+}
+
+// sendNow is send for callers that may spend a syscall: when nothing is
+// queued it writes frame at once, without blocking, on the caller's
+// goroutine, and leaves to a writer only what the socket buffer could not
+// take. Small fan-outs and replies on the socket's own read goroutine use
+// it, sparing the hand-off to the writer pool (a wake-up and a switch per
+// frame); a large fan-out uses send, so the publisher never writes to
+// thousands of sockets itself.
+func (c *conn) sendNow(frame []byte) bool {
+	c.wmu.Lock()
+	if c.flushing || c.closing != nil || c.dead || !c.direct.ready(c.nc) {
+		c.wmu.Unlock()
+		return c.send(frame)
+	}
+	c.flushing = true // this goroutine is the writer until it hands over
+	c.wmu.Unlock()
+
+	n := c.direct.write(frame)
+	c.srv.metrics.framesOut.Inc()
+
+	c.wmu.Lock()
+	if n < len(frame) {
+		// The rest goes first, before anything queued meanwhile.
+		rest := frame[n:]
+		c.queue = append(c.queue, nil)
+		copy(c.queue[1:], c.queue)
+		c.queue[0] = rest
+		c.queued += len(rest)
+	}
+	if len(c.queue) == 0 {
+		c.flushing = false
+		c.wmu.Unlock()
+		return true
+	}
+	c.wmu.Unlock()
+	c.srv.writers.schedule(c)
+	return true
+}
+
+// directWriter makes non-blocking writes to a socket's file descriptor.
+// Only the socket's writer of the moment (flushing) uses it; it is built
+// on the first use and reused, so a write allocates nothing.
+type directWriter struct {
+	raw     syscall.RawConn
+	frame   []byte
+	written int
+	fn      func(fd uintptr) bool
+	broken  bool // no file descriptor (a TLS or test connection)
+}
+
+// ready reports whether direct writes are possible, setting up on first use.
+func (d *directWriter) ready(nc net.Conn) bool {
+	if d.raw != nil || d.broken {
+		return !d.broken
+	}
+	sc, ok := nc.(syscall.Conn)
+	if ok {
+		d.raw, _ = sc.SyscallConn()
+	}
+	if d.raw == nil {
+		d.broken = true
+		return false
+	}
+	d.fn = d.writeFD
+	return true
+}
+
+// write writes what the socket buffer takes now and returns how much; a
+// full buffer or an error ends it (the writer that takes the rest meets
+// the error again and closes the socket).
+func (d *directWriter) write(frame []byte) int {
+	d.frame, d.written = frame, 0
+	_ = d.raw.Write(d.fn)
+	d.frame = nil
+	return d.written
+}
+
+func (d *directWriter) writeFD(fd uintptr) bool {
+	for d.written < len(d.frame) {
+		n, err := syscall.Write(int(fd), d.frame[d.written:])
+		if n <= 0 || err != nil {
+			break
+		}
+		d.written += n
+	}
+	return true // never wait for the socket: that is a writer's job
 }
 
 // closeWith sends err as a pusher:error frame after what is already queued

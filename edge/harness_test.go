@@ -127,6 +127,7 @@ type client struct {
 	code     uint16
 	socketID string
 	paused   atomic.Bool
+	resume   chan struct{} // closed by resumeReads
 }
 
 type clientHandler struct{ c *client }
@@ -144,9 +145,12 @@ func (h clientHandler) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
 func (h clientHandler) OnPong(*gws.Conn, []byte)     {}
 func (h clientHandler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	if h.c.paused.Load() {
-		m.Close()
-		<-h.c.t.Context().Done()
-		return
+		select {
+		case <-h.c.t.Context().Done():
+			m.Close()
+			return
+		case <-h.c.resume:
+		}
 	}
 	var f frame
 	f.raw = m.Data.String()
@@ -340,7 +344,7 @@ func (n *node) dialRawURL(url string) *client {
 
 func (n *node) dialOpts(opt *gws.ClientOption) *client {
 	n.t.Helper()
-	c := &client{t: n.t, frames: make(chan frame, 4096), closed: make(chan struct{})}
+	c := &client{t: n.t, frames: make(chan frame, 4096), closed: make(chan struct{}), resume: make(chan struct{})}
 	ws, _, err := gws.NewClient(clientHandler{c}, opt)
 	if err != nil {
 		n.t.Fatalf("dial: %v", err)
@@ -356,4 +360,10 @@ func (n *node) dialOpts(opt *gws.ClientOption) *client {
 // filling the buffer with a blocking handler stalls reads.
 func pauseReads(c *client) {
 	c.paused.Store(true)
+}
+
+// resumeReads lets a paused client read on, from the frame it held.
+func resumeReads(c *client) {
+	c.paused.Store(false)
+	close(c.resume)
 }

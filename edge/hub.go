@@ -114,17 +114,26 @@ func (h *hub) fanout(app, channel, exclude string, build func() []byte) int {
 		return 0
 	}
 	frame := build()
+	send := (*conn).send
+	if len(lc.subs) <= directFanout {
+		send = (*conn).sendNow
+	}
 	n := 0
 	for _, s := range lc.subs {
 		if exclude != "" && s.conn.socketID == exclude {
 			continue
 		}
-		if s.conn.send(frame) {
+		if send(s.conn, frame) {
 			n++
 		}
 	}
 	return n
 }
+
+// directFanout is the largest channel whose events the publisher writes
+// to the sockets itself (sendNow); a few non-blocking writes cost less
+// than waking writers, while a large channel's would hold the publish up.
+const directFanout = 8
 
 // localCount returns how many local sockets are subscribed to a channel.
 func (h *hub) localCount(app, channel string) int {

@@ -23,7 +23,7 @@ func (c *conn) rejectSubscription(channel string, e subscriptionError) {
 		data := `{"type":` + string(protocol.AppendJSONString(nil, e.kind)) +
 			`,"error":` + string(protocol.AppendJSONString(nil, e.message)) +
 			`,"status":` + strconv.Itoa(e.status) + `}`
-		c.send(stringEventFrame(protocol.EventSubscriptionError, channel, data))
+		c.sendNow(stringEventFrame(protocol.EventSubscriptionError, channel, data))
 	}
 	code := 0
 	if e.status == 401 {
@@ -57,7 +57,7 @@ func (c *conn) subscribe(data json.RawMessage) {
 			return
 		}
 		for _, f := range frames {
-			c.send(f)
+			c.sendNow(f)
 		}
 		return
 	}
