@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/restapi"
 	"github.com/switchboard-rt/switchboard/tenants"
@@ -114,6 +115,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("/apps/", api.Handler())
+	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management")}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {
