@@ -156,24 +156,29 @@ func (a *API) patchApp(q *request) (int, any, error) {
 	if err := a.decode(q, &s); err != nil {
 		return 0, nil, err
 	}
-	// Start from the app as stored, so a plan's cap is never written back
-	// as the app's own limit.
-	app, err := a.store.AppSettings(q.ctx(), q.tenantID(), q.param("app_id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	c := *app
-	if err := s.apply(&c); err != nil {
-		return 0, nil, err
-	}
-	if err := tenants.ValidateSettings(&c); err != nil {
-		return 0, nil, err
-	}
-	updated, err := a.store.UpdateApp(q.ctx(), q.tenantID(), &c, q.actor)
+	updated, err := a.updateSettings(q, s.apply)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, viewOf(updated), nil
+}
+
+// updateSettings changes one app's settings with change, starting from the
+// app as stored so that a plan's cap is never written back as the app's
+// own limit, and validates the result before it is written.
+func (a *API) updateSettings(q *request, change func(*tenants.App) error) (*tenants.App, error) {
+	app, err := a.store.AppSettings(q.ctx(), q.tenantID(), q.param("app_id"))
+	if err != nil {
+		return nil, err
+	}
+	c := *app
+	if err := change(&c); err != nil {
+		return nil, err
+	}
+	if err := tenants.ValidateSettings(&c); err != nil {
+		return nil, err
+	}
+	return a.store.UpdateApp(q.ctx(), q.tenantID(), &c, q.actor)
 }
 
 func (a *API) deleteApp(q *request) (int, any, error) {
@@ -211,11 +216,7 @@ func (a *API) getWebhooks(q *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	hooks := app.Webhooks
-	if hooks == nil {
-		hooks = []tenants.Webhook{}
-	}
-	return http.StatusOK, map[string]any{"webhooks": hooks}, nil
+	return http.StatusOK, webhooksOf(app), nil
 }
 
 func (a *API) putWebhooks(q *request) (int, any, error) {
@@ -231,24 +232,19 @@ func (a *API) putWebhooks(q *request) (int, any, error) {
 			return 0, nil, badRequest("invalid_field", "webhooks["+strconv.Itoa(i)+"].url must be an absolute http or https URL")
 		}
 	}
-	app, err := a.store.AppSettings(q.ctx(), q.tenantID(), q.param("app_id"))
+	updated, err := a.updateSettings(q, func(c *tenants.App) error { c.Webhooks = body.Webhooks; return nil })
 	if err != nil {
 		return 0, nil, err
 	}
-	c := *app
-	c.Webhooks = body.Webhooks
-	if err := tenants.ValidateSettings(&c); err != nil {
-		return 0, nil, err
-	}
-	updated, err := a.store.UpdateApp(q.ctx(), q.tenantID(), &c, q.actor)
-	if err != nil {
-		return 0, nil, err
-	}
-	hooks := updated.Webhooks
+	return http.StatusOK, webhooksOf(updated), nil
+}
+
+func webhooksOf(app *tenants.App) map[string]any {
+	hooks := app.Webhooks
 	if hooks == nil {
 		hooks = []tenants.Webhook{}
 	}
-	return http.StatusOK, map[string]any{"webhooks": hooks}, nil
+	return map[string]any{"webhooks": hooks}
 }
 
 func (a *API) audit(q *request) (int, any, error) {
