@@ -347,7 +347,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if status == http.StatusNoContent {
 		return
 	}
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
