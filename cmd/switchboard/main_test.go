@@ -200,6 +200,18 @@ func TestServeEmbeddedDefaults(t *testing.T) {
 	if code, _ := get(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Errorf("readyz %d", code)
 	}
+	// The embedded mode's management token works on /api/v1.
+	tok := regexp.MustCompile(`sbt_[A-Za-z0-9_-]+`).FindString(logs.String())
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/apps", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if tok == "" || res.StatusCode != 200 {
+		t.Errorf("management API with the logged token %q: %d", tok, res.StatusCode)
+	}
 	h := &wsHandler{frames: make(chan string, 16), closed: make(chan uint16, 1)}
 	ws, _, err := gws.NewClient(h, &gws.ClientOption{Addr: "ws://" + addr + "/app/app-key?protocol=7&client=js&version=8.6.0"})
 	if err != nil {

@@ -82,6 +82,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err := loadApps(ctx, cfg, cp.store, log); err != nil {
 		return err
 	}
+	if cfg.DB.DatabaseURL == "" {
+		// The embedded mode has no CLI to make a management token (the
+		// store lives in this process), so it makes one for the default
+		// tenant, new on every start, and says it once.
+		_, tok, err := cp.store.CreateToken(ctx, tenants.DefaultTenantID, "embedded", tenants.ActorSystem)
+		if err != nil {
+			return fmt.Errorf("embedded management token: %w", err)
+		}
+		log.Warn("embedded mode: management API token of the default tenant (new on every start): " + tok)
+	}
 	dir := cp.dir
 	memBus, state := bus.NewMemory(), bus.NewMemoryState()
 
