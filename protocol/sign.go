@@ -40,13 +40,26 @@ func ValidSignature(secret string, msg []byte, sig string) bool {
 // path, query), built in a reused buffer: the HTTP API checks one on every
 // request.
 func ValidRequestSignature(secret, method, path string, query url.Values, sig string) bool {
+	var stack [16]Param
+	params := stack[:0]
+	for k, v := range query {
+		if len(v) > 0 {
+			params = append(params, Param{k, v[0]})
+		}
+	}
+	return ValidParamsSignature(secret, method, path, params, sig)
+}
+
+// ValidParamsSignature is ValidRequestSignature for a query given as a
+// list.
+func ValidParamsSignature(secret, method, path string, query []Param, sig string) bool {
 	var want [sha256.Size]byte
 	if !decodeHex(want[:], sig) {
 		return false
 	}
 	m := getMAC(secret)
 	defer m.release()
-	m.buf = AppendRequestStringToSign(m.buf[:0], method, path, query)
+	m.buf = AppendParamsStringToSign(m.buf[:0], method, path, query)
 	m.h.Write(m.buf)
 	return hmac.Equal(m.h.Sum(m.sum[:0]), want[:])
 }
@@ -183,36 +196,60 @@ func RequestStringToSign(method, path string, query url.Values) string {
 	return string(AppendRequestStringToSign(nil, method, path, query))
 }
 
+// Param is one query parameter.
+type Param struct{ Name, Value string }
+
 // AppendRequestStringToSign appends RequestStringToSign's text to dst.
 // Names that differ only in case (which the API refuses anyway) give one
 // defined result: the value of the greatest of them in byte order.
 func AppendRequestStringToSign(dst []byte, method, path string, query url.Values) []byte {
-	type param struct{ lower, name, value string }
-	var stack [16]param
+	var stack [16]Param
 	params := stack[:0]
 	for k, v := range query {
-		lk := k
-		if hasUpper(k) {
-			lk = strings.ToLower(k)
+		if len(v) > 0 {
+			params = append(params, Param{k, v[0]})
 		}
-		if lk == "auth_signature" || len(v) == 0 {
-			continue
-		}
-		params = append(params, param{lk, k, v[0]})
 	}
-	slices.SortFunc(params, func(a, b param) int {
+	return appendStringToSign(dst, method, path, params)
+}
+
+// AppendParamsStringToSign is AppendRequestStringToSign for a query given
+// as a list, which it does not modify.
+func AppendParamsStringToSign(dst []byte, method, path string, query []Param) []byte {
+	var stack [16]Param
+	return appendStringToSign(dst, method, path, append(stack[:0], query...))
+}
+
+// appendStringToSign sorts params in place and appends the text.
+func appendStringToSign(dst []byte, method, path string, params []Param) []byte {
+	type named struct {
+		lower string
+		Param
+	}
+	var stack [16]named
+	sorted := stack[:0]
+	for _, p := range params {
+		lk := p.Name
+		if hasUpper(lk) {
+			lk = strings.ToLower(lk)
+		}
+		if lk != "auth_signature" {
+			sorted = append(sorted, named{lk, p})
+		}
+	}
+	slices.SortFunc(sorted, func(a, b named) int {
 		if c := strings.Compare(a.lower, b.lower); c != 0 {
 			return c
 		}
-		return strings.Compare(a.name, b.name)
+		return strings.Compare(a.Name, b.Name)
 	})
 	dst = append(dst, strings.ToUpper(method)...) // no copy when already upper case
 	dst = append(dst, '\n')
 	dst = append(dst, path...)
 	dst = append(dst, '\n')
 	first := true
-	for i, p := range params {
-		if i+1 < len(params) && params[i+1].lower == p.lower {
+	for i, p := range sorted {
+		if i+1 < len(sorted) && sorted[i+1].lower == p.lower {
 			continue // the last of equal lower-cased names wins
 		}
 		if !first {
@@ -221,7 +258,7 @@ func AppendRequestStringToSign(dst []byte, method, path string, query url.Values
 		first = false
 		dst = append(dst, p.lower...)
 		dst = append(dst, '=')
-		dst = append(dst, p.value...)
+		dst = append(dst, p.Value...)
 	}
 	return dst
 }

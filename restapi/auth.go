@@ -27,12 +27,39 @@ type authed struct {
 	// query is the signed query: keys lower-cased, one value each.
 	// Handlers read parameters only from it, so what they act on is what
 	// was signed.
-	query url.Values
+	query query
 	body  []byte // after gunzip
 }
 
+// query is a request's query: names lower-cased, one value each, in the
+// order sent. A handful of parameters live in the request's own struct,
+// so reading them costs no map.
+type query struct {
+	params []protocol.Param
+	inline [10]protocol.Param
+}
+
+// Get returns the value of name, or "".
+func (q *query) Get(name string) string {
+	for _, p := range q.params {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+func (q *query) has(name string) bool {
+	for _, p := range q.params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func appOf(c echo.Context) *tenants.App { return c.Get(ctxAuthed).(*authed).app }
-func queryOf(c echo.Context) url.Values { return c.Get(ctxAuthed).(*authed).query }
+func queryOf(c echo.Context) *query   { return &c.Get(ctxAuthed).(*authed).query }
 func bodyOf(c echo.Context) []byte      { return c.Get(ctxAuthed).(*authed).body }
 
 // authenticate checks a request the way the Pusher server SDKs sign it,
@@ -54,8 +81,9 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("restapi: find app: %w", err)
 		}
-		q, err := parseQuery(r.URL.RawQuery)
-		if err != nil {
+		auth := &authed{app: app}
+		q := &auth.query
+		if err := parseQuery(r.URL.RawQuery, q); err != nil {
 			return err
 		}
 		secret, err := a.checkAuthParams(app, q)
@@ -88,7 +116,8 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		} else if body == nil {
 			body = raw
 		}
-		c.Set(ctxAuthed, &authed{app: app, query: q, body: body})
+		auth.body = body
+		c.Set(ctxAuthed, auth)
 		return next(c)
 	}
 }
@@ -112,11 +141,9 @@ func pathParam(c echo.Context, name string) (string, bool) {
 // string to sign keeps one value per name, so a second one could smuggle
 // an unsigned parameter past the signature. Unlike url.ParseQuery it keeps
 // ";" as a literal, as Pusher's servers do.
-func parseQuery(raw string) (url.Values, error) {
-	n := strings.Count(raw, "&") + 1
-	q := make(url.Values, n)
-	vals := make([]string, n) // one backing array for every value
-	for i := 0; raw != ""; i++ {
+func parseQuery(raw string, q *query) error {
+	q.params = q.inline[:0]
+	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
 		if pair == "" {
@@ -125,25 +152,24 @@ func parseQuery(raw string) (url.Values, error) {
 		k, v, _ := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, badRequest(fmt.Sprintf("malformed query string: bad escape in parameter name %q", truncate(k, 64)))
+			return badRequest(fmt.Sprintf("malformed query string: bad escape in parameter name %q", truncate(k, 64)))
 		}
 		val, err := url.QueryUnescape(v)
 		if err != nil {
-			return nil, badRequest(fmt.Sprintf("malformed query string: bad escape in the value of %q", truncate(key, 64)))
+			return badRequest(fmt.Sprintf("malformed query string: bad escape in the value of %q", truncate(key, 64)))
 		}
 		key = strings.ToLower(key)
-		if _, dup := q[key]; dup {
-			return nil, badRequest(fmt.Sprintf("query parameter %q is given more than once (names are case-insensitive)", truncate(key, 64)))
+		if q.has(key) {
+			return badRequest(fmt.Sprintf("query parameter %q is given more than once (names are case-insensitive)", truncate(key, 64)))
 		}
-		vals[i] = val
-		q[key] = vals[i : i+1 : i+1]
+		q.params = append(q.params, protocol.Param{Name: key, Value: val})
 	}
-	return q, nil
+	return nil
 }
 
 // checkAuthParams checks auth_key, auth_version and auth_timestamp and
 // returns the secret of the key used.
-func (a *API) checkAuthParams(app *tenants.App, q url.Values) (string, error) {
+func (a *API) checkAuthParams(app *tenants.App, q *query) (string, error) {
 	key := q.Get("auth_key")
 	if key == "" {
 		return "", unauthorized(codeAuthKeyMissing, "auth_key is missing")
@@ -152,7 +178,7 @@ func (a *API) checkAuthParams(app *tenants.App, q url.Values) (string, error) {
 	if !ok {
 		return "", unauthorized(codeUnknownAuthKey, "Unknown auth_key: it is not an active key of app "+app.ID)
 	}
-	if v, ok := q["auth_version"]; ok && v[0] != "1.0" {
+	if q.has("auth_version") && q.Get("auth_version") != "1.0" {
 		return "", unauthorized(codeAuthVersion, "auth_version must be 1.0")
 	}
 	ts, err := strconv.ParseInt(q.Get("auth_timestamp"), 10, 64)
@@ -223,7 +249,7 @@ func (a *API) gunzip(raw []byte) ([]byte, error) {
 // sender hashed the JSON inside instead is accepted too (the signature
 // binds either hash equally); then the decompressed body is returned,
 // otherwise nil.
-func (a *API) checkBodyMD5(q url.Values, raw []byte, gzipped bool) ([]byte, error) {
+func (a *API) checkBodyMD5(q *query, raw []byte, gzipped bool) ([]byte, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -247,21 +273,21 @@ func (a *API) checkBodyMD5(q url.Values, raw []byte, gzipped bool) ([]byte, erro
 // sorted query. The SDKs sign the path as they send it; for names with
 // reserved characters (#server-to-user- channels) some sign it decoded,
 // so both forms are tried.
-func checkSignature(r *http.Request, q url.Values, secret string) error {
+func checkSignature(r *http.Request, q *query, secret string) error {
 	sig := q.Get("auth_signature")
 	if sig == "" {
 		return unauthorized(codeAuthSignatureMissing, "auth_signature is missing")
 	}
 	escaped := r.URL.EscapedPath()
-	if protocol.ValidRequestSignature(secret, r.Method, escaped, q, sig) {
+	if protocol.ValidParamsSignature(secret, r.Method, escaped, q.params, sig) {
 		return nil
 	}
-	if r.URL.Path != escaped && protocol.ValidRequestSignature(secret, r.Method, r.URL.Path, q, sig) {
+	if r.URL.Path != escaped && protocol.ValidParamsSignature(secret, r.Method, r.URL.Path, q.params, sig) {
 		return nil
 	}
 	return unauthorized(codeInvalidSignature, fmt.Sprintf(
 		"Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
-		protocol.RequestStringToSign(r.Method, escaped, q), truncate(sig, 64)))
+		protocol.AppendParamsStringToSign(nil, r.Method, escaped, q.params), truncate(sig, 64)))
 }
 
 // truncate shortens client-supplied text quoted back in error messages.
