@@ -14,23 +14,36 @@ import (
 
 	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/tenants"
+	"github.com/switchboard-rt/switchboard/tenants/pgstore"
+	"github.com/switchboard-rt/switchboard/tenants/pgstore/pgtest"
 )
 
-var _ dashboard.Store = (*tenants.MemoryStore)(nil)
+var (
+	_ dashboard.Store = (*tenants.MemoryStore)(nil)
+	_ dashboard.Store = (*pgstore.Store)(nil)
+)
 
 // fixture is an API on a memory store with two tenants, A and B.
 type fixture struct {
 	t              *testing.T
 	api            *dashboard.API
 	srv            *httptest.Server
-	store          *tenants.MemoryStore
+	store          tenants.Store
 	tenantA        *tenants.Tenant
 	tokenA, tokenB string
 }
 
-func newFixture(t *testing.T) *fixture {
+// eachStore runs test on the memory store and on PostgreSQL.
+func eachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
+	t.Run("memory", func(t *testing.T) { test(t, newFixture(t, tenants.NewMemoryStore())) })
+	t.Run("postgres", func(t *testing.T) {
+		s, _ := pgtest.Open(t)
+		test(t, newFixture(t, s))
+	})
+}
+
+func newFixture(t *testing.T, store tenants.Store) *fixture {
 	t.Helper()
-	store := tenants.NewMemoryStore()
 	f := &fixture{t: t, store: store, api: dashboard.NewAPI(dashboard.Options{Store: store})}
 	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
@@ -105,8 +118,9 @@ func (f *fixture) app(name string) (id, key, secret string) {
 	return a.body["id"].(string), a.body["key"].(string), a.body["secret"].(string)
 }
 
-func TestAppLifecycle(t *testing.T) {
-	f := newFixture(t)
+func TestAppLifecycle(t *testing.T) { eachStore(t, testAppLifecycle) }
+
+func testAppLifecycle(t *testing.T, f *fixture) {
 	id, key1, secret1 := f.app("chat")
 	if key1 == "" || secret1 == "" {
 		t.Fatal("create must show the first key and its secret")
@@ -150,8 +164,9 @@ func TestAppLifecycle(t *testing.T) {
 	f.want(f.do(f.tokenA, "GET", "/api/v1/apps/"+id, ""), 404, "not_found")
 }
 
-func TestPlanLimitAndSuspension(t *testing.T) {
-	f := newFixture(t)
+func TestPlanLimitAndSuspension(t *testing.T) { eachStore(t, testPlanLimitAndSuspension) }
+
+func testPlanLimitAndSuspension(t *testing.T, f *fixture) {
 	plan := f.do(f.tokenA, "GET", "/api/v1/plan", "")
 	max := int(plan.body["max_apps"].(float64))
 	for i := 0; i < max; i++ {
@@ -166,8 +181,9 @@ func TestPlanLimitAndSuspension(t *testing.T) {
 	f.want(f.do(f.tokenA, "POST", "/api/v1/tokens", `{"name":"x"}`), 403, "tenant_suspended")
 }
 
-func TestRequestErrors(t *testing.T) {
-	f := newFixture(t)
+func TestRequestErrors(t *testing.T) { eachStore(t, testRequestErrors) }
+
+func testRequestErrors(t *testing.T, f *fixture) {
 	f.want(f.do("", "GET", "/api/v1/apps", ""), 401, "unauthorized")
 	f.want(f.do("sbt_nope", "GET", "/api/v1/apps", ""), 401, "unauthorized")
 	f.want(f.do(f.tokenA, "GET", "/api/v1/nothing", ""), 404, "not_found")
@@ -196,8 +212,9 @@ func TestRequestErrors(t *testing.T) {
 
 // Tenant B, with its own valid token, must not read or change anything of
 // tenant A's through any route. A route added without a case here fails.
-func TestTenantIsolation(t *testing.T) {
-	f := newFixture(t)
+func TestTenantIsolation(t *testing.T) { eachStore(t, testTenantIsolation) }
+
+func testTenantIsolation(t *testing.T, f *fixture) {
 	appID, key, secret := f.app("private")
 	f.do(f.tokenA, "PUT", "/api/v1/apps/"+appID+"/webhooks", `{"webhooks":[{"url":"https://a.example/hook","event_types":["member_added"]}]}`)
 	tokA := f.do(f.tokenA, "POST", "/api/v1/tokens", `{"name":"a-ci"}`)
@@ -269,8 +286,9 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 // The OpenAPI document and the routes describe the same API.
-func TestOpenAPIMatchesRoutes(t *testing.T) {
-	f := newFixture(t)
+func TestOpenAPIMatchesRoutes(t *testing.T) { eachStore(t, testOpenAPIMatchesRoutes) }
+
+func testOpenAPIMatchesRoutes(t *testing.T, f *fixture) {
 	a := f.do("", "GET", "/api/v1/openapi.yaml", "")
 	f.want(a, 200, "")
 	var doc struct {

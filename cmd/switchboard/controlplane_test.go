@@ -4,57 +4,25 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"io"
 	"net"
-	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/lxzan/gws"
 
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore"
+	"github.com/switchboard-rt/switchboard/tenants/pgstore/pgtest"
 )
 
 // The control-plane commands against the local PostgreSQL: each test
 // creates its own database and drops it when it ends.
 
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("SWITCHBOARD_TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable: %v", err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "sb_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-		conn.Close(ctx)
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
-}
+var newDatabase = pgtest.NewDatabase
 
 func newSecretKey() string {
 	var b [32]byte

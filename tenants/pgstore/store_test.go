@@ -2,12 +2,9 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,81 +14,17 @@ import (
 
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore"
+	"github.com/switchboard-rt/switchboard/tenants/pgstore/pgtest"
 	"github.com/switchboard-rt/switchboard/tenants/storetest"
 )
 
-// adminURL is the server the tests create their databases on; override
-// with SWITCHBOARD_TEST_DATABASE_URL.
-func adminURL() string {
-	if u := os.Getenv("SWITCHBOARD_TEST_DATABASE_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-// newDatabase creates an empty database for one test and drops it when
-// the test ends. Without a server it skips, except under CI=true.
-func newDatabase(t testing.TB) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, adminURL())
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable: %v", err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "sb_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-		admin.Close(ctx)
-	})
-	u, _ := url.Parse(adminURL())
-	u.Path = "/" + name
-	return u.String()
-}
-
-func testKeyring(t testing.TB) *pgstore.Keyring {
-	t.Helper()
-	k, err := pgstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-func migrate(t testing.TB, dbURL string) {
-	t.Helper()
-	m, err := pgstore.NewMigrator(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if _, err := m.Up(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// openStore returns a store on a fresh, migrated database.
-func openStore(t testing.TB) (*pgstore.Store, string) {
-	t.Helper()
-	dbURL := newDatabase(t)
-	migrate(t, dbURL)
-	s, err := pgstore.Open(context.Background(), dbURL, testKeyring(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	return s, dbURL
-}
+var (
+	adminURL    = pgtest.AdminURL
+	newDatabase = pgtest.NewDatabase
+	testKeyring = pgtest.Keyring
+	migrate     = pgtest.Migrate
+	openStore   = pgtest.Open
+)
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) tenants.Store {
