@@ -1,0 +1,166 @@
+package redisbus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/bus/bustest"
+	"github.com/switchboard-rt/switchboard/bus/redisbus"
+)
+
+// redisURL is the shared test Redis; tests only use names under their
+// own random prefix and never flush it.
+func redisURL() string {
+	if u := os.Getenv("SWITCHBOARD_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+func client(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	opts, err := redis.ParseURL(redisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		rdb.Close()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis: %v", err)
+		}
+		t.Skipf("Redis not reachable: %v", err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func prefix(t *testing.T) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "sbtest:" + hex.EncodeToString(b[:]) + ":"
+}
+
+// cluster is several nodes on one Redis, seen by the suite as one Bus:
+// Listen subscribes every node (as each node's edge would for its own
+// subscribers), and Publish goes through a node of its own.
+type cluster struct {
+	t      *testing.T
+	rdb    redis.UniversalClient
+	prefix string
+	pub    *redisbus.Bus
+
+	mu        sync.Mutex
+	nodes     []*redisbus.Bus
+	listening [][2]string
+}
+
+func (c *cluster) node() *redisbus.Bus {
+	b, err := redisbus.New(c.t.Context(), c.rdb, redisbus.Options{Prefix: c.prefix})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func (c *cluster) Publish(ctx context.Context, m *bus.Message) error { return c.pub.Publish(ctx, m) }
+
+func (c *cluster) Listen(ctx context.Context, app, ch string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listening = append(c.listening, [2]string{app, ch})
+	for _, n := range c.nodes {
+		if err := n.Listen(ctx, app, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *cluster) Ignore(ctx context.Context, app, ch string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if err := n.Ignore(ctx, app, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *cluster) attach(h bus.Handler) func() {
+	n := c.node()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.listening {
+		if err := n.Listen(c.t.Context(), l[0], l[1]); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	c.nodes = append(c.nodes, n)
+	return n.Attach(h)
+}
+
+func TestRedisBus(t *testing.T) {
+	bustest.RunBus(t, func(t *testing.T) (bus.Bus, func(bus.Handler) func()) {
+		c := &cluster{t: t, rdb: client(t), prefix: prefix(t)}
+		c.pub = c.node()
+		return c, c.attach
+	})
+}
+
+// A node receives only the channels it listens to.
+func TestNodeHearsOnlyItsChannels(t *testing.T) {
+	rdb := client(t)
+	p := prefix(t)
+	a, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	got := make(chan *bus.Message, 4)
+	a.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
+	if err := a.Listen(t.Context(), "app", "mine"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"other", "mine"} {
+		if err := a.Publish(t.Context(), &bus.Message{AppID: "app", Channel: ch, Event: "e", Data: []byte(`"x"`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := <-got; m.Channel != "mine" {
+		t.Fatalf("node got %q, which it does not listen to", m.Channel)
+	}
+	if err := a.Ignore(t.Context(), "app", "mine"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type handlerFunc func(*bus.Message)
+
+func (f handlerFunc) Deliver(m *bus.Message) { f(m) }
+
+// FuzzDecode: whatever arrives on a bus channel, decoding never panics,
+// and what encode writes decodes to the same message.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{0, 1, 'a', 1, 'c', 1, 'e', 3, '"', 'x', '"', 0, 0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := redisbus.Decode(b)
+		if err != nil {
+			return
+		}
+		again, err := redisbus.Decode(redisbus.Encode(m))
+		if err != nil || again.AppID != m.AppID || again.Channel != m.Channel || string(again.Data) != string(m.Data) || again.Kind != m.Kind {
+			t.Fatalf("round trip of %q: %+v, %v", b, again, err)
+		}
+	})
+}

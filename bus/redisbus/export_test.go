@@ -1,0 +1,6 @@
+package redisbus
+
+var (
+	Encode = encode
+	Decode = decode
+)
