@@ -41,6 +41,10 @@ type serveConfig struct {
 	TimestampWindow          time.Duration
 	MaxRequestBytes          int64
 
+	// bus (redis.go)
+	RedisURL    string
+	RedisPrefix string
+
 	// control plane (database.go)
 	DB          dbConfig
 	Migrate     bool
@@ -73,6 +77,8 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long clients get to leave after 4200 before the process exits")
 	fs.DurationVar(&c.TimestampWindow, "timestamp-window", 600*time.Second, "HTTP API: accepted distance of auth_timestamp from the server clock")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	c.DB.register(fs)
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
 	fs.DurationVar(&c.AppCacheTTL, "app-cache-ttl", 30*time.Second, "with a database: longest a node serves a cached app; changes reach every node at once through LISTEN/NOTIFY, this only bounds a broken feed")

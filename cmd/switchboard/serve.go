@@ -69,9 +69,18 @@ func loadApps(ctx context.Context, cfg serveConfig, store tenants.Store, log *sl
 
 func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
-	log.Info("switchboard starting", "version", buildVersion(), "store", cfg.DB.kind(), "bus", "memory")
-	if cfg.DB.DatabaseURL == "" {
+	busKind := "memory"
+	if cfg.RedisURL != "" {
+		busKind = "redis"
+	}
+	log.Info("switchboard starting", "version", buildVersion(), "store", cfg.DB.kind(), "bus", busKind)
+	switch {
+	case cfg.DB.DatabaseURL == "" && cfg.RedisURL == "":
 		log.Warn("embedded mode: in-memory app store and bus, single node; nothing survives a restart")
+	case cfg.DB.DatabaseURL == "":
+		log.Warn("in-memory app store: apps come from the apps file and nothing survives a restart")
+	case cfg.RedisURL == "":
+		log.Warn("in-memory bus: single node")
 	}
 
 	cp, err := openControlPlane(ctx, cfg, log)
@@ -93,13 +102,18 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		log.Warn("embedded mode: management API token of the default tenant (new on every start): " + tok)
 	}
 	dir := cp.dir
-	memBus, state := bus.NewMemory(), bus.NewMemoryState()
+	bb, err := openBus(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer bb.close()
+	state := bb.state
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	node := edge.New(edge.Options{
-		Apps: dir, Bus: memBus, State: state, Logger: log.With("component", "edge"), Registry: reg,
+		Apps: dir, Bus: bb.bus, State: state, Logger: log.With("component", "edge"), Registry: reg,
 		ActivityTimeout:          cfg.ActivityTimeout,
 		PongTimeout:              cfg.PongTimeout,
 		MaxQueueBytes:            cfg.MaxQueueBytes,
@@ -108,12 +122,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		PresenceGrace:            orDisabled(cfg.PresenceGrace),
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
 	})
-	detach := memBus.Attach(node)
+	detach := bb.attach(node)
 	defer detach()
 
 	api := restapi.New(restapi.Options{
 		Apps:            dir,
-		Publisher:       &bus.Publisher{Bus: memBus, State: state, CacheTTL: cfg.CacheTTL},
+		Publisher:       &bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL},
 		State:           state,
 		Logger:          log.With("component", "api"),
 		Registry:        reg,
