@@ -328,14 +328,20 @@ func FuzzAppSettingsBody(f *testing.F) {
 	api := dashboard.NewAPI(dashboard.Options{Store: store})
 	tn, _ := store.CreateTenant(f.Context(), "fuzz", tenants.DefaultPlanID, "test")
 	_, tok, _ := store.CreateToken(f.Context(), tn.ID, "fuzz", "test")
+	// PATCH goes to a real app so that bodies reach validation and the write.
+	app, _, err := store.CreateApp(f.Context(), tn.ID, &tenants.App{Name: "fuzz"}, "test")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, m := range []string{"POST", "PATCH"} {
 			path := "/api/v1/apps"
 			if m == "PATCH" {
-				path = "/api/v1/apps/1"
+				path = "/api/v1/apps/" + app.ID
 			}
 			req := httptest.NewRequest(m, path, bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
 			api.ServeHTTP(w, req)
 			if w.Code >= 500 {
