@@ -69,8 +69,12 @@ function field(out, name) {
 
 // refused waits until a pusher-js client has been refused with code and
 // has given up (no reconnect on 4001/4003).
+// Call watchErrors before the change that cuts the client: the cut may
+// come before the CLI process has even exited.
+const watchErrors = (p) => { p.seenErrors = errors(p); };
+
 async function refused(p, code) {
-  const seen = errors(p);
+  const seen = p.seenErrors || errors(p);
   await until(`pusher:error ${code}`, () => seen.codes().includes(code), 10000);
   await until('pusher-js state disconnected', () => p.connection.state === 'disconnected');
 }
@@ -178,6 +182,7 @@ describe('control plane CLI against a running server', { skip }, () => {
     assert.equal(await triggerStatus(backend(server, oldApp)), 200, 'the old key must keep working until revoked');
     assert.equal(onOld.connection.state, 'connected');
 
+    watchErrors(onOld);
     await ok(db, ['apps', 'revoke-key', '--app', app, '--key', key1]);
     await refused(onOld, 4001);
     await until('the HTTP API to refuse the old key', async () => (await triggerStatus(backend(server, oldApp))) === 401);
@@ -204,6 +209,7 @@ describe('control plane CLI against a running server', { skip }, () => {
     });
     const p = client(server, live);
     await connected(p);
+    watchErrors(p);
     await ok(db, ['apps', 'disable', '--app', app]);
     await refused(p, 4003);
     await until('the HTTP API to answer 403', async () => (await triggerStatus(backend(server, live))) === 403);
@@ -226,6 +232,7 @@ describe('control plane CLI against a running server', { skip }, () => {
     const p = client(server, second);
     const other = client(server, apps.main);
     await Promise.all([connected(p), connected(other)]);
+    watchErrors(p);
     await ok(db, ['tenants', 'suspend', '--tenant', tenant]);
     await refused(p, 4003);
     await until('the HTTP API to answer 403', async () => (await triggerStatus(backend(server, second))) === 403);
