@@ -52,6 +52,11 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies; 0 means 64 KiB.
 	MaxBodyBytes int64
+
+	// Later issues add readers here (webhook deliveries, usage), each a
+	// small interface declared in this package and optional: NewAPI adds
+	// its routes to the table only when it is set, and the OpenAPI and
+	// isolation tests then require a document entry and a case for them.
 }
 
 // API is the /api/v1 management API.
