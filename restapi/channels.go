@@ -185,7 +185,7 @@ func (a *API) terminateUser(c echo.Context) error {
 		return badRequest(fmt.Sprintf("invalid user id %q: 1 to %d bytes of UTF-8", truncate(c.Param("user_id"), 200), protocol.DefaultMaxUserIDLength))
 	}
 	if err := a.opts.Publisher.TerminateUser(c.Request().Context(), app.ID, userID); err != nil {
-		return fmt.Errorf("restapi: terminate user: %w", err)
+		return a.unavailable(c, "terminate_connections", err)
 	}
 	return c.JSONBlob(http.StatusOK, emptyObject)
 }

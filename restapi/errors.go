@@ -3,6 +3,7 @@ package restapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -36,6 +37,7 @@ const (
 	codeTooLarge         = "payload_too_large"
 	codeRateLimited      = "rate_limited"
 	codeInternal         = "internal"
+	codeUnavailable      = "unavailable"
 	codeUnauthorized     = "unauthorized"
 
 	codeAuthKeyMissing       = "auth_key_missing"
@@ -48,6 +50,20 @@ const (
 	codeAuthSignatureMissing = "auth_signature_missing"
 	codeInvalidSignature     = "invalid_signature"
 )
+
+// unavailable answers a publish the bus did not accept (Redis down): 503,
+// so that the SDKs' callers retry, rather than a 500 for a bug here. A
+// request whose own context ended (the caller went away) is no news about
+// the bus and stays an ordinary error.
+func (a *API) unavailable(c echo.Context, what string, err error) error {
+	if c.Request().Context().Err() != nil {
+		return fmt.Errorf("restapi: %s: %w", what, err)
+	}
+	a.log.Warn(what+" refused: the bus did not accept it", "request_id", requestID(c), "app_id", c.Param("app_id"), "err", err)
+	e := fail(http.StatusServiceUnavailable, codeUnavailable, what+" not accepted: the message bus is unavailable; retry")
+	e.RetryAfter = 1
+	return e
+}
 
 func badRequest(msg string) *apiError { return fail(http.StatusBadRequest, codeBadRequest, msg) }
 

@@ -288,7 +288,7 @@ func (a *API) triggerEvent(c echo.Context) error {
 		}
 	}
 	if err := a.opts.Publisher.Publish(c.Request().Context(), app.ID, ev.channels, ev.name, ev.data, ev.socketID); err != nil {
-		return fmt.Errorf("restapi: publish: %w", err)
+		return a.unavailable(c, "event", err)
 	}
 	a.metrics.publish.Observe(time.Since(start).Seconds())
 	if info == nil {
@@ -368,9 +368,10 @@ func (a *API) triggerBatch(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	for _, ev := range events {
+	for i, ev := range events {
 		if err := a.opts.Publisher.Publish(ctx, app.ID, ev.channels, ev.name, ev.data, ev.socketID); err != nil {
-			return fmt.Errorf("restapi: publish batch: %w", err)
+			// The ones before i went out; say so, since a retry repeats them.
+			return a.unavailable(c, "batch events from index "+strconv.Itoa(i)+" (the "+strconv.Itoa(i)+" before it were published)", err)
 		}
 	}
 	a.metrics.publish.Observe(time.Since(start).Seconds())
