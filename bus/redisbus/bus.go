@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,6 +46,8 @@ type Bus struct {
 	wmu     sync.Mutex
 	waiters map[string][]chan struct{}
 
+	healthy atomic.Bool // the receiving connection works
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -70,6 +73,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Bus, er
 		_ = b.ps.Close()
 		return nil, fmt.Errorf("redisbus: subscribe: %w", err)
 	}
+	b.healthy.Store(true)
 	rctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go b.receive(rctx)
@@ -161,6 +165,11 @@ func (b *Bus) Ignore(ctx context.Context, appID, channel string) error {
 	return b.ps.Unsubscribe(ctx, b.channelTopic(appID, channel))
 }
 
+// Healthy reports whether the node's connection to Redis works; while it
+// does not, the node serves its local clients but hears nothing from the
+// others (readiness should say so).
+func (b *Bus) Healthy() bool { return b.healthy.Load() }
+
 // Close stops receiving and leaves every subscription.
 func (b *Bus) Close() error {
 	b.cancel()
@@ -180,7 +189,9 @@ func (b *Bus) receive(ctx context.Context) {
 			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 				return
 			}
-			b.log.Warn("redis bus: receive failed; reconnecting", "err", err, "retry_in", backoff)
+			if b.healthy.Swap(false) {
+				b.log.Error("redis bus: connection lost; serving local clients only until it is back", "err", err)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -190,6 +201,9 @@ func (b *Bus) receive(ctx context.Context) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		if !b.healthy.Swap(true) {
+			b.log.Info("redis bus: connection back; subscriptions restored")
+		}
 		switch m := v.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {

@@ -21,13 +21,16 @@ type busBackend struct {
 	state bus.State
 	// attach joins the node's local receiver to the bus.
 	attach func(bus.Handler) (detach func())
-	close  func()
+	// healthy reports whether the node reaches the other nodes.
+	healthy func() bool
+	close   func()
 }
 
 func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBackend, error) {
 	if cfg.RedisURL == "" {
 		m := bus.NewMemory()
-		return &busBackend{kind: "memory", bus: m, state: bus.NewMemoryState(), attach: m.Attach, close: func() {}}, nil
+		return &busBackend{kind: "memory", bus: m, state: bus.NewMemoryState(), attach: m.Attach,
+			healthy: func() bool { return true }, close: func() {}}, nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -47,7 +50,7 @@ func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBacken
 	}
 	log.Warn("Redis bus: cross-node fan-out and shared channel state are on; a node that dies without draining leaves its sockets counted until they are cleaned up by hand (issue 5/10 is not finished)")
 	return &busBackend{
-		kind: "redis", bus: b, state: redisbus.NewState(rdb, cfg.RedisPrefix), attach: b.Attach,
+		kind: "redis", bus: b, state: redisbus.NewState(rdb, cfg.RedisPrefix), attach: b.Attach, healthy: b.Healthy,
 		close: func() { _ = b.Close(); _ = rdb.Close() },
 	}, nil
 }

@@ -146,6 +146,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			writeStatus(w, http.StatusServiceUnavailable, "draining")
 			return
 		}
+		if !bb.healthy() {
+			writeStatus(w, http.StatusServiceUnavailable, "degraded: Redis unreachable")
+			return
+		}
 		writeStatus(w, http.StatusOK, "ready")
 	})
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
