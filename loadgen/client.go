@@ -24,9 +24,10 @@ import (
 // runner is what every socket of one run shares: the target, the
 // latency histogram and the counters the progress line and result read.
 type runner struct {
-	cfg   *Config
-	wsURL string
-	hist  *histogram
+	cfg    *Config
+	wsURL  string   // the first of wsURLs, for messages
+	wsURLs []string // socket idx dials wsURLs[idx % len]
+	hist   *histogram
 	// connectHist, when set, times dial → connection_established.
 	connectHist *histogram
 	src         *sourcePicker
@@ -50,8 +51,16 @@ type hooks struct {
 
 func newRunner(cfg *Config) *runner {
 	q := url.Values{"protocol": {strconv.Itoa(protocol.Version)}, "client": {"js"}, "version": {"8.6.0"}, "flash": {"false"}}
-	u := url.URL{Scheme: "ws", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), Path: "/app/" + cfg.Key, RawQuery: q.Encode()}
-	return &runner{cfg: cfg, wsURL: u.String(), hist: newHistogram(), src: &sourcePicker{ips: cfg.SourceIPs}}
+	ports := cfg.WSPorts
+	if len(ports) == 0 {
+		ports = []int{cfg.Port}
+	}
+	var urls []string
+	for _, p := range ports {
+		u := url.URL{Scheme: "ws", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(p)), Path: "/app/" + cfg.Key, RawQuery: q.Encode()}
+		urls = append(urls, u.String())
+	}
+	return &runner{cfg: cfg, wsURL: urls[0], wsURLs: urls, hist: newHistogram(), src: &sourcePicker{ips: cfg.SourceIPs}}
 }
 
 // received is the number of measured events delivered so far.
@@ -98,7 +107,7 @@ func (r *runner) dial(ctx context.Context, idx int) (*sock, error) {
 	for {
 		ipIdx, ip := r.src.get()
 		opt := &gws.ClientOption{
-			Addr:             r.wsURL,
+			Addr:             r.wsURLs[idx%len(r.wsURLs)],
 			HandshakeTimeout: 10 * time.Second,
 			NewDialer:        func() (gws.Dialer, error) { return newNetDialer(ip), nil },
 		}

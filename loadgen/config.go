@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,9 +48,12 @@ type Config struct {
 	Out       string
 	ServerPID int
 	SourceIPs []net.IP
-	Payload   int
-	Label     string
-	Quiet     bool
+	// WSPorts spreads the sockets round-robin over several nodes' ports
+	// (publishes still go to Port); empty means Port.
+	WSPorts []int
+	Payload int
+	Label   string
+	Quiet   bool
 
 	SetupTimeout       time.Duration
 	ConnectConcurrency int
@@ -91,6 +95,7 @@ func parseConfig(scenario string, args []string, stderr io.Writer) (*Config, err
 
 	fs.StringVar(&c.Host, "host", "127.0.0.1", "server host; must be loopback unless --allow-remote")
 	fs.IntVar(&c.Port, "port", 6001, "server port (WebSockets and HTTP API)")
+	wsPorts := fs.String("ws-ports", "", "comma-separated ports of several nodes: sockets are spread over them round-robin, publishes go to --port")
 	fs.StringVar(&c.AppID, "app-id", "app-id", "app id (HTTP API path)")
 	fs.StringVar(&c.Key, "key", "app-key", "app key (WebSocket path, signatures)")
 	fs.StringVar(&c.Secret, "secret", "app-secret", "app secret (signs HTTP requests and channel auth)")
@@ -167,6 +172,15 @@ func parseConfig(scenario string, args []string, stderr io.Writer) (*Config, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *wsPorts != "" {
+		for _, s := range strings.Split(*wsPorts, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 || n > 65535 {
+				return nil, fmt.Errorf("--ws-ports: %q is not a port number", s)
+			}
+			c.WSPorts = append(c.WSPorts, n)
+		}
 	}
 	if *srcIPs != "" {
 		for _, s := range strings.Split(*srcIPs, ",") {

@@ -138,6 +138,13 @@ func (c *Config) forwardArgs() []string {
 	if c.AllowRemote {
 		a = append(a, "--allow-remote")
 	}
+	if len(c.WSPorts) > 0 {
+		ports := make([]string, len(c.WSPorts))
+		for i, p := range c.WSPorts {
+			ports[i] = strconv.Itoa(p)
+		}
+		a = append(a, "--ws-ports", strings.Join(ports, ","))
+	}
 	if c.Baseline {
 		a = append(a, "--baseline")
 	}
