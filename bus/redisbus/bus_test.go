@@ -2,9 +2,6 @@ package redisbus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"sync"
 	"testing"
 
@@ -13,40 +10,8 @@ import (
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/bus/bustest"
 	"github.com/switchboard-rt/switchboard/bus/redisbus"
+	"github.com/switchboard-rt/switchboard/internal/redistest"
 )
-
-// redisURL is the shared test Redis; tests only use names under their
-// own random prefix and never flush it.
-func redisURL() string {
-	if u := os.Getenv("SWITCHBOARD_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-func client(t *testing.T) redis.UniversalClient {
-	t.Helper()
-	opts, err := redis.ParseURL(redisURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(t.Context()).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis: %v", err)
-		}
-		t.Skipf("Redis not reachable: %v", err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
-}
-
-func prefix(t *testing.T) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "sbtest:" + hex.EncodeToString(b[:]) + ":"
-}
 
 // cluster is several nodes on one Redis, seen by the suite as one Bus:
 // Listen subscribes every node (as each node's edge would for its own
@@ -111,7 +76,8 @@ func (c *cluster) attach(h bus.Handler) func() {
 
 func TestRedisBus(t *testing.T) {
 	bustest.RunBus(t, func(t *testing.T) (bus.Bus, func(bus.Handler) func()) {
-		c := &cluster{t: t, rdb: client(t), prefix: prefix(t)}
+		rdb := redistest.Client(t)
+		c := &cluster{t: t, rdb: rdb, prefix: redistest.Prefix(t, rdb)}
 		c.pub = c.node()
 		return c, c.attach
 	})
@@ -119,8 +85,8 @@ func TestRedisBus(t *testing.T) {
 
 // A node receives only the channels it listens to.
 func TestNodeHearsOnlyItsChannels(t *testing.T) {
-	rdb := client(t)
-	p := prefix(t)
+	rdb := redistest.Client(t)
+	p := redistest.Prefix(t, rdb)
 	a, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: p})
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func TestRedisRestart(t *testing.T) {
 	kill := ownRedis(t, port)
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	p := prefix(t)
+	p := "sbtest:restart:" // its own Redis, gone with the test
 	listener, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: p})
 	if err != nil {
 		t.Fatal(err)
