@@ -215,8 +215,8 @@ func FuzzRequestStringToSign(f *testing.F) {
 		if !protocol.ValidSignature("secret", msg, received.Get("auth_signature")) {
 			t.Fatalf("signed request %s does not verify", q.Encode())
 		}
-		if !protocol.ValidRequestSignature("secret", method, path, received, received.Get("auth_signature")) {
-			t.Fatalf("ValidRequestSignature refuses signed request %s", q.Encode())
+		if !protocol.ValidParamsSignature("secret", method, path, protocol.ParamsOf(received), received.Get("auth_signature")) {
+			t.Fatalf("ValidParamsSignature refuses signed request %s", q.Encode())
 		}
 	})
 }

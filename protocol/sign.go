@@ -36,22 +36,10 @@ func ValidSignature(secret string, msg []byte, sig string) bool {
 	return hmac.Equal(m.h.Sum(m.sum[:0]), want[:])
 }
 
-// ValidRequestSignature is ValidSignature over RequestStringToSign(method,
-// path, query), built in a reused buffer: the HTTP API checks one on every
-// request.
-func ValidRequestSignature(secret, method, path string, query url.Values, sig string) bool {
-	var stack [16]Param
-	params := stack[:0]
-	for k, v := range query {
-		if len(v) > 0 {
-			params = append(params, Param{k, v[0]})
-		}
-	}
-	return ValidParamsSignature(secret, method, path, params, sig)
-}
-
-// ValidParamsSignature is ValidRequestSignature for a query given as a
-// list.
+// ValidParamsSignature reports, in constant time, whether sig is the
+// signature of the request method, path and query (RequestStringToSign's
+// text), built in a reused buffer with a pooled keyed HMAC: the HTTP API
+// checks one on every request, without allocating.
 func ValidParamsSignature(secret, method, path string, query []Param, sig string) bool {
 	var want [sha256.Size]byte
 	if !decodeHex(want[:], sig) {
@@ -191,30 +179,29 @@ var (
 
 // RequestStringToSign builds the HTTP API's string to sign: method, path and
 // every query parameter but auth_signature, keys lower-cased and sorted,
-// values URL-decoded, joined by newlines.
+// values URL-decoded, joined by newlines. Names that differ only in case
+// (which the API refuses anyway) give one defined result: the value of
+// the greatest of them in byte order.
 func RequestStringToSign(method, path string, query url.Values) string {
-	return string(AppendRequestStringToSign(nil, method, path, query))
+	return string(appendStringToSign(nil, method, path, ParamsOf(query)))
 }
 
 // Param is one query parameter.
 type Param struct{ Name, Value string }
 
-// AppendRequestStringToSign appends RequestStringToSign's text to dst.
-// Names that differ only in case (which the API refuses anyway) give one
-// defined result: the value of the greatest of them in byte order.
-func AppendRequestStringToSign(dst []byte, method, path string, query url.Values) []byte {
-	var stack [16]Param
-	params := stack[:0]
+// ParamsOf lists a url.Values' parameters, the first value of each.
+func ParamsOf(query url.Values) []Param {
+	params := make([]Param, 0, len(query))
 	for k, v := range query {
 		if len(v) > 0 {
 			params = append(params, Param{k, v[0]})
 		}
 	}
-	return appendStringToSign(dst, method, path, params)
+	return params
 }
 
-// AppendParamsStringToSign is AppendRequestStringToSign for a query given
-// as a list, which it does not modify.
+// AppendParamsStringToSign appends RequestStringToSign's text for a query
+// given as a list, which it does not modify.
 func AppendParamsStringToSign(dst []byte, method, path string, query []Param) []byte {
 	var stack [16]Param
 	return appendStringToSign(dst, method, path, append(stack[:0], query...))

@@ -26,10 +26,11 @@ func BenchmarkValidChannelSignature(b *testing.B) {
 func BenchmarkValidRequestSignature(b *testing.B) {
 	q := url.Values{"auth_key": {docKey}, "auth_timestamp": {"1353088179"}, "auth_version": {"1.0"},
 		"body_md5": {docBodyMD5}, "auth_signature": {docRequestSig}}
+	params := protocol.ParamsOf(q)
 	body := []byte(docBody)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !protocol.ValidRequestSignature(docSecret, "POST", "/apps/3/events", q, docRequestSig) ||
+		if !protocol.ValidParamsSignature(docSecret, "POST", "/apps/3/events", params, docRequestSig) ||
 			!protocol.ValidBodyMD5(body, docBodyMD5) {
 			b.Fatal("invalid")
 		}

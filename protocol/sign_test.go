@@ -146,12 +146,13 @@ func TestBodyMD5(t *testing.T) {
 func TestRequestChecksDoNotAllocate(t *testing.T) {
 	q := url.Values{"auth_key": {docKey}, "auth_timestamp": {"1353088179"}, "auth_version": {"1.0"},
 		"body_md5": {docBodyMD5}, "auth_signature": {docRequestSig}}
+	params := protocol.ParamsOf(q)
 	body := []byte(docBody)
-	if !protocol.ValidRequestSignature(docSecret, "POST", "/apps/3/events", q, docRequestSig) {
+	if !protocol.ValidParamsSignature(docSecret, "POST", "/apps/3/events", params, docRequestSig) {
 		t.Fatal("the documented request does not verify")
 	}
 	allocs := testing.AllocsPerRun(100, func() {
-		protocol.ValidRequestSignature(docSecret, "POST", "/apps/3/events", q, docRequestSig)
+		protocol.ValidParamsSignature(docSecret, "POST", "/apps/3/events", params, docRequestSig)
 		protocol.ValidBodyMD5(body, docBodyMD5)
 	})
 	if allocs != 0 && !raceEnabled {
