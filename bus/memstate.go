@@ -120,11 +120,11 @@ func (s *MemoryState) dropMemberSocket(c *channelState, uid string) (last bool) 
 	return false
 }
 
-func (s *MemoryState) AddMember(_ context.Context, app, ch, socketID string, pm protocol.Member, max int) (first bool, err error) {
+func (s *MemoryState) AddMember(_ context.Context, app, ch, socketID string, pm protocol.Member, max int) (u MemberUpdate, err error) {
 	s.withChannel(app, ch, true, func(c *channelState) {
+		defer func() { u.Subscriptions = len(c.sockets) }()
 		if uid, ok := c.sockets[socketID]; ok && uid != "" {
-			first = false // this socket is already a member
-			return
+			return // this socket is already a member
 		}
 		if c.members == nil {
 			c.members = map[string]*member{}
@@ -137,24 +137,25 @@ func (s *MemoryState) AddMember(_ context.Context, app, ch, socketID string, pm 
 			}
 			m = &member{info: pm.UserInfo}
 			c.members[pm.UserID] = m
-			first = true
+			u.UserChanged = true
 		}
 		m.sockets++
 		c.sockets[socketID] = pm.UserID
 	})
-	return first, err
+	return u, err
 }
 
-func (s *MemoryState) RemoveMember(_ context.Context, app, ch, socketID, userID string) (last bool, err error) {
+func (s *MemoryState) RemoveMember(_ context.Context, app, ch, socketID, userID string) (u MemberUpdate, err error) {
 	s.withChannel(app, ch, false, func(c *channelState) {
+		defer func() { u.Subscriptions = len(c.sockets) }()
 		uid, ok := c.sockets[socketID]
 		if !ok || uid != userID {
 			return
 		}
-		last = s.dropMemberSocket(c, uid)
+		u.UserChanged = s.dropMemberSocket(c, uid)
 		delete(c.sockets, socketID)
 	})
-	return last, nil
+	return u, nil
 }
 
 func (s *MemoryState) Members(_ context.Context, app, ch string) (out []protocol.Member, err error) {

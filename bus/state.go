@@ -20,6 +20,18 @@ type Counts struct {
 	Users int
 }
 
+// MemberUpdate is the cluster-wide effect of AddMember or RemoveMember,
+// decided atomically with it.
+type MemberUpdate struct {
+	// UserChanged: the user's first connection in the channel joined
+	// (AddMember) or its last one left (RemoveMember).
+	UserChanged bool
+	// Subscriptions is the channel's connection count after the update:
+	// 1 after an add means the channel became occupied, 0 after a remove
+	// that it became vacant.
+	Subscriptions int
+}
+
 // CachedEvent is the last event published to a cache channel.
 type CachedEvent struct {
 	Event   string
@@ -38,13 +50,15 @@ type State interface {
 
 	// AddMember adds socketID as a connection of member m in a presence
 	// channel; it counts as the socket's subscription too, so presence
-	// sockets need no AddSubscription. first reports that m.UserID had no connection in the channel
-	// before (→ member_added). With maxMembers > 0 a new user beyond that
-	// many gets ErrMemberLimit and nothing is recorded.
-	AddMember(ctx context.Context, appID, channel, socketID string, m protocol.Member, maxMembers int) (first bool, err error)
-	// RemoveMember removes one connection of userID; last reports that it
-	// was the user's last connection in the channel (→ member_removed).
-	RemoveMember(ctx context.Context, appID, channel, socketID, userID string) (last bool, err error)
+	// sockets need no AddSubscription. UserChanged reports that m.UserID
+	// had no connection in the channel before (→ member_added). With
+	// maxMembers > 0 a new user beyond that many gets ErrMemberLimit and
+	// nothing is recorded.
+	AddMember(ctx context.Context, appID, channel, socketID string, m protocol.Member, maxMembers int) (MemberUpdate, error)
+	// RemoveMember removes one connection of userID; UserChanged reports
+	// that it was the user's last connection in the channel
+	// (→ member_removed).
+	RemoveMember(ctx context.Context, appID, channel, socketID, userID string) (MemberUpdate, error)
 	// Members lists a presence channel's distinct members.
 	Members(ctx context.Context, appID, channel string) ([]protocol.Member, error)
 

@@ -98,12 +98,14 @@ func (c *conn) subscribe(data json.RawMessage) {
 	ctx := c.srv.ctx
 	firstMember := false
 	if kind.Kind == protocol.KindPresence {
-		firstMember, err = c.srv.opts.State.AddMember(ctx, app.ID, ch, c.socketID, member, app.MaxPresenceMembersPerChannel)
+		var u bus.MemberUpdate
+		u, err = c.srv.opts.State.AddMember(ctx, app.ID, ch, c.socketID, member, app.MaxPresenceMembersPerChannel)
 		if errors.Is(err, bus.ErrMemberLimit) {
 			c.rejectSubscription(ch, subscriptionError{403, "LimitReached", "Presence channel is full (limit " +
 				strconv.Itoa(app.MaxPresenceMembersPerChannel) + " members)"})
 			return
 		}
+		firstMember = u.UserChanged
 	} else {
 		_, err = c.srv.opts.State.AddSubscription(ctx, app.ID, ch, c.socketID)
 	}
@@ -306,12 +308,12 @@ func (c *conn) undoState(sub *subscription) {
 		}
 		return
 	}
-	last, err := c.srv.opts.State.RemoveMember(ctx, appID, ch, c.socketID, sub.userID)
+	u, err := c.srv.opts.State.RemoveMember(ctx, appID, ch, c.socketID, sub.userID)
 	if err != nil {
 		c.srv.log.Error("unsubscribe: presence", "app_id", appID, "channel", ch, "err", err)
 		return
 	}
-	if last {
+	if u.UserChanged {
 		data := protocol.AppendJSONString(nil, `{"user_id":`+string(protocol.AppendJSONString(nil, sub.userID))+`}`)
 		c.publish(&bus.Message{AppID: appID, Channel: ch, Event: protocol.EventMemberRemoved, Data: data})
 	}

@@ -77,20 +77,32 @@ func (f *state) unsub(ch, socket string) int {
 // join adds socket as a connection of user with no user_info and no limit.
 func (f *state) join(ch, socket, user string) (first bool) {
 	f.t.Helper()
-	first, err := f.s.AddMember(f.ctx, f.app, ch, socket, protocol.Member{UserID: user}, 0)
+	u, err := f.s.AddMember(f.ctx, f.app, ch, socket, protocol.Member{UserID: user}, 0)
 	if err != nil {
 		f.t.Fatalf("AddMember(%s, %s, %s): %v", ch, socket, user, err)
 	}
-	return first
+	f.wantSubscriptions("AddMember", ch, u.Subscriptions)
+	return u.UserChanged
 }
 
 func (f *state) leave(ch, socket, user string) (last bool) {
 	f.t.Helper()
-	last, err := f.s.RemoveMember(f.ctx, f.app, ch, socket, user)
+	u, err := f.s.RemoveMember(f.ctx, f.app, ch, socket, user)
 	if err != nil {
 		f.t.Fatalf("RemoveMember(%s, %s, %s): %v", ch, socket, user, err)
 	}
-	return last
+	f.wantSubscriptions("RemoveMember", ch, u.Subscriptions)
+	return u.UserChanged
+}
+
+// wantSubscriptions checks the count an update reported against the
+// channel's count read afterwards (tests that call it run one update at a
+// time).
+func (f *state) wantSubscriptions(op, ch string, reported int) {
+	f.t.Helper()
+	if got := f.counts(ch).Subscriptions; got != reported {
+		f.t.Fatalf("%s(%s) reported %d subscriptions, the channel has %d", op, ch, reported, got)
+	}
 }
 
 func (f *state) counts(ch string) bus.Counts {
@@ -300,7 +312,8 @@ func testPresenceSameSocketTwice(t *testing.T, f *state) {
 func testMemberLimit(t *testing.T, f *state) {
 	const ch, limit = "presence-full", 2
 	add := func(socket, user string) (bool, error) {
-		return f.s.AddMember(f.ctx, f.app, ch, socket, protocol.Member{UserID: user, UserInfo: json.RawMessage(`{"u":"` + user + `"}`)}, limit)
+		u, err := f.s.AddMember(f.ctx, f.app, ch, socket, protocol.Member{UserID: user, UserInfo: json.RawMessage(`{"u":"` + user + `"}`)}, limit)
+		return u.UserChanged, err
 	}
 	for _, s := range []struct{ socket, user string }{{"1.1", "ann"}, {"1.2", "bob"}} {
 		if first, err := add(s.socket, s.user); !first || err != nil {
@@ -653,13 +666,15 @@ func testConcurrentFirstAndLast(t *testing.T, f *state) {
 	}
 	const ch = "presence-race"
 	if got := count(func(s string) (bool, error) {
-		return f.s.AddMember(f.ctx, f.app, ch, s, protocol.Member{UserID: "ann"}, 0)
+		u, err := f.s.AddMember(f.ctx, f.app, ch, s, protocol.Member{UserID: "ann"}, 0)
+		return u.UserChanged, err
 	}); got != 1 {
 		t.Fatalf("%d concurrent joins of one user: %d were first, want 1", n, got)
 	}
 	f.wantCounts(ch, n, 1)
 	if got := count(func(s string) (bool, error) {
-		return f.s.RemoveMember(f.ctx, f.app, ch, s, "ann")
+		u, err := f.s.RemoveMember(f.ctx, f.app, ch, s, "ann")
+		return u.UserChanged, err
 	}); got != 1 {
 		t.Fatalf("%d concurrent leaves of one user: %d were last, want 1", n, got)
 	}
@@ -687,7 +702,8 @@ func testConcurrentMemberLimit(t *testing.T, f *state) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			first, err := f.s.AddMember(f.ctx, f.app, ch, fmt.Sprintf("1.%d", i), protocol.Member{UserID: fmt.Sprintf("u%d", i)}, limit)
+			u, err := f.s.AddMember(f.ctx, f.app, ch, fmt.Sprintf("1.%d", i), protocol.Member{UserID: fmt.Sprintf("u%d", i)}, limit)
+			first := u.UserChanged
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

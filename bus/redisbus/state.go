@@ -72,22 +72,22 @@ return n`)
 // addMember answers 1 (first socket of the user), 0, or -1 (full).
 var addMember = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and cur ~= '' then return 0 end
+if cur and cur ~= '' then return {0, redis.call('HLEN', KEYS[1])} end
 local first = 0
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then
   local max = tonumber(ARGV[4])
-  if max > 0 and redis.call('HLEN', KEYS[2]) >= max then return -1 end
+  if max > 0 and redis.call('HLEN', KEYS[2]) >= max then return {-1, 0} end
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
   first = 1
 end
 redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[5])
-return first`)
+return {first, redis.call('HLEN', KEYS[1])}`)
 
 var removeMember = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or cur ~= ARGV[2] then return 0 end
+if not cur or cur ~= ARGV[2] then return {0, redis.call('HLEN', KEYS[1])} end
 local last = 0
 if redis.call('HINCRBY', KEYS[3], ARGV[2], -1) <= 0 then
   redis.call('HDEL', KEYS[3], ARGV[2])
@@ -95,8 +95,9 @@ if redis.call('HINCRBY', KEYS[3], ARGV[2], -1) <= 0 then
   last = 1
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[3]) end
-return last`)
+local n = redis.call('HLEN', KEYS[1])
+if n == 0 then redis.call('SREM', KEYS[4], ARGV[3]) end
+return {last, n}`)
 
 var addUser = redis.NewScript(`
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -118,20 +119,23 @@ func (s *State) RemoveSubscription(ctx context.Context, app, ch, socketID string
 	return n, wrap(err)
 }
 
-func (s *State) AddMember(ctx context.Context, app, ch, socketID string, m protocol.Member, max int) (bool, error) {
-	r, err := addMember.Run(ctx, s.rdb, s.keys(app, ch).list(), socketID, m.UserID, []byte(m.UserInfo), max, ch).Int()
+func (s *State) AddMember(ctx context.Context, app, ch, socketID string, m protocol.Member, max int) (bus.MemberUpdate, error) {
+	r, err := addMember.Run(ctx, s.rdb, s.keys(app, ch).list(), socketID, m.UserID, []byte(m.UserInfo), max, ch).Int64Slice()
 	switch {
 	case err != nil:
-		return false, wrap(err)
-	case r < 0:
-		return false, bus.ErrMemberLimit
+		return bus.MemberUpdate{}, wrap(err)
+	case r[0] < 0:
+		return bus.MemberUpdate{}, bus.ErrMemberLimit
 	}
-	return r == 1, nil
+	return bus.MemberUpdate{UserChanged: r[0] == 1, Subscriptions: int(r[1])}, nil
 }
 
-func (s *State) RemoveMember(ctx context.Context, app, ch, socketID, userID string) (bool, error) {
-	r, err := removeMember.Run(ctx, s.rdb, s.keys(app, ch).list(), socketID, userID, ch).Int()
-	return r == 1, wrap(err)
+func (s *State) RemoveMember(ctx context.Context, app, ch, socketID, userID string) (bus.MemberUpdate, error) {
+	r, err := removeMember.Run(ctx, s.rdb, s.keys(app, ch).list(), socketID, userID, ch).Int64Slice()
+	if err != nil {
+		return bus.MemberUpdate{}, wrap(err)
+	}
+	return bus.MemberUpdate{UserChanged: r[0] == 1, Subscriptions: int(r[1])}, nil
 }
 
 func (s *State) Members(ctx context.Context, app, ch string) ([]protocol.Member, error) {
