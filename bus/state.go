@@ -82,3 +82,23 @@ type State interface {
 	// OnlineUsers returns which of ids have a signed-in connection.
 	OnlineUsers(ctx context.Context, appID string, ids []string) ([]string, error)
 }
+
+// Departure is one entry of a node that died, removed from the shared
+// state by another node on its behalf: the announcements the dead node
+// would have made (member_removed, watchlist offline, channel vacated) are
+// the receiver's to make.
+type Departure struct {
+	AppID    string
+	SocketID string
+	// Channel is the channel the socket was subscribed to; "" when the
+	// entry was a signed-in user.
+	Channel string
+	// UserID is the presence member or signed-in user; "" for a plain
+	// subscription.
+	UserID string
+	// Gone: it was the user's last connection in the channel (presence)
+	// or in the app (signed-in user).
+	Gone bool
+	// Subscriptions is the channel's count after the removal (0: vacated).
+	Subscriptions int
+}

@@ -28,6 +28,8 @@ type conn struct {
 	socketID string
 	reject   *protocol.Error // refused at the handshake: send it and close
 	counted  bool            // counted toward the app's connections
+	// clusterCounted: counted toward the app's cluster-wide limit too
+	clusterCounted bool
 
 	connectedAt int64        // Server.now() at accept
 	lastActive  atomic.Int64 // Server.now() of the last inbound frame
@@ -55,11 +57,12 @@ type conn struct {
 
 // subscription is one socket's membership of one channel.
 type subscription struct {
-	conn    *conn
-	channel string
-	kind    protocol.Channel
-	userID  string // presence member id
-	pos     int    // index in the hub's subscriber slice; guarded by the shard lock
+	conn     *conn
+	channel  string
+	kind     protocol.Channel
+	userID   string // presence member id
+	userInfo []byte // presence member's user_info, to add it again (Reassert)
+	pos      int    // index in the hub's subscriber slice; guarded by the shard lock
 }
 
 func newConn(s *Server, ws *gws.Conn, app *tenants.App, reject *protocol.Error) *conn {

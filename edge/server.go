@@ -66,6 +66,9 @@ type Options struct {
 	SubscriptionCountDelay time.Duration
 	// NodeID prefixes socket ids; random when zero.
 	NodeID uint32
+	// Connections, when set, enforces max_connections across the cluster
+	// instead of per node.
+	Connections clusterConnections
 }
 
 func (o Options) withDefaults() Options {
@@ -93,12 +96,21 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	for o.NodeID == 0 {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		o.NodeID = binary.BigEndian.Uint32(b[:]) >> 1
+	if o.NodeID == 0 {
+		o.NodeID = NewNodeID()
 	}
 	return o
+}
+
+// NewNodeID returns a random non-zero node id (socket ids start with it).
+func NewNodeID() uint32 {
+	for {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		if id := binary.BigEndian.Uint32(b[:]) >> 1; id != 0 {
+			return id
+		}
+	}
 }
 
 // Server is one edge node: it upgrades /app/{key} requests, runs the
@@ -223,7 +235,8 @@ func (s *Server) Connections() int {
 
 // Drain refuses new sockets, tells every client to reconnect elsewhere
 // (4200) and waits until they are gone or ctx ends, then cuts the rest. It
-// then applies every removal still held for its grace period.
+// then waits out the presence grace period (within ctx) and applies every
+// removal still held.
 func (s *Server) Drain(ctx context.Context) error {
 	if s.draining.Swap(true) {
 		return nil
@@ -249,6 +262,18 @@ func (s *Server) Drain(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-time.After(s.opts.CloseTimeout):
+		}
+	}
+	// Removals held for the grace period run when it ends, as they would
+	// have without the drain: a client that reconnected to another node
+	// within it keeps its presence without a removed/added pair. Only the
+	// drain deadline cuts the wait short.
+	if grace := s.opts.PresenceGrace; grace > 0 && err == nil {
+		t := time.NewTimer(grace)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 		}
 	}
 	s.delay.flush()
@@ -359,13 +384,17 @@ func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 // register counts a socket toward its app's connection limit; it fails
 // with 4004 past the limit.
 func (s *Server) register(c *conn) *protocol.Error {
+	counted, refused := s.acquireClusterConnection(c)
+	if refused {
+		return protocol.ErrOverConnectionQuota
+	}
 	v, _ := s.appConns.LoadOrStore(c.app.ID, new(atomic.Int64))
 	n := v.(*atomic.Int64)
-	if cur, max := n.Add(1), c.app.MaxConnections; max != tenants.Unlimited && cur > int64(max) {
+	if cur, max := n.Add(1), c.app.MaxConnections; !counted && max != tenants.Unlimited && cur > int64(max) {
 		n.Add(-1)
 		return protocol.ErrOverConnectionQuota
 	}
-	c.counted = true
+	c.counted, c.clusterCounted = true, counted
 	s.cmu.Lock()
 	s.conns[c] = struct{}{}
 	s.cmu.Unlock()
@@ -379,6 +408,7 @@ func (s *Server) unregister(c *conn) {
 	if v, ok := s.appConns.Load(c.app.ID); ok {
 		v.(*atomic.Int64).Add(-1)
 	}
+	s.releaseClusterConnection(c)
 	s.cmu.Lock()
 	delete(s.conns, c)
 	if s.done != nil && len(s.conns) == 0 {

@@ -80,7 +80,7 @@ func (c *conn) subscribe(data json.RawMessage) {
 			c.rejectSubscription(ch, *e)
 			return
 		}
-		sub.userID = member.UserID
+		sub.userID, sub.userInfo = member.UserID, member.UserInfo
 	}
 
 	// A removal held for the grace period: the same user coming back
@@ -260,6 +260,11 @@ func memberAddedData(m protocol.Member) []byte {
 	return protocol.AppendJSONString(nil, string(inner))
 }
 
+// memberRemovedData is member_removed's data, a JSON string.
+func memberRemovedData(userID string) []byte {
+	return protocol.AppendJSONString(nil, `{"user_id":`+string(protocol.AppendJSONString(nil, userID))+`}`)
+}
+
 func (c *conn) unsubscribe(data json.RawMessage) {
 	d, err := protocol.DecodeSubscribe(data)
 	if err != nil {
@@ -314,8 +319,7 @@ func (c *conn) undoState(sub *subscription) {
 		return
 	}
 	if u.UserChanged {
-		data := protocol.AppendJSONString(nil, `{"user_id":`+string(protocol.AppendJSONString(nil, sub.userID))+`}`)
-		c.publish(&bus.Message{AppID: appID, Channel: ch, Event: protocol.EventMemberRemoved, Data: data})
+		c.publish(&bus.Message{AppID: appID, Channel: ch, Event: protocol.EventMemberRemoved, Data: memberRemovedData(sub.userID)})
 	}
 }
 

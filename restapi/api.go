@@ -62,6 +62,9 @@ type Options struct {
 	// signature holds (tenants.Directory.KeyUsed: an atomic store, batched
 	// to the database later). It must not block.
 	KeyUsed func(key string)
+	// SharedRates, when set, makes the backend and read rate limits hold
+	// across the cluster instead of per node.
+	SharedRates sharedRates
 	// Now is the clock for timestamps and rate limits; default time.Now.
 	Now func() time.Time
 }

@@ -30,7 +30,7 @@ func channelParam(c echo.Context, app *tenants.App) (string, error) {
 // never the #server-to-user- ones.
 func (a *API) listChannels(c echo.Context) error {
 	app := appOf(c)
-	if err := a.allowRead(app); err != nil {
+	if err := a.allowRead(c.Request().Context(), app); err != nil {
 		return err
 	}
 	q := queryOf(c)
@@ -83,7 +83,7 @@ type cachedInfo struct {
 // limit, then the channel name from the path.
 func (a *API) readChannel(c echo.Context) (*tenants.App, string, error) {
 	app := appOf(c)
-	if err := a.allowRead(app); err != nil {
+	if err := a.allowRead(c.Request().Context(), app); err != nil {
 		return nil, "", err
 	}
 	name, err := channelParam(c, app)

@@ -275,7 +275,7 @@ func (a *API) triggerEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.allowPublish(app, 1); err != nil {
+	if err := a.allowPublish(c.Request().Context(), app, 1); err != nil {
 		return err
 	}
 	var info map[string]channelCounts
@@ -351,7 +351,7 @@ func (a *API) triggerBatch(c echo.Context) error {
 		events[i] = ev
 		anyInfo = anyInfo || ev.info.counts()
 	}
-	if err := a.allowPublish(app, len(events)); err != nil {
+	if err := a.allowPublish(c.Request().Context(), app, len(events)); err != nil {
 		return err
 	}
 	var results []channelCounts

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -104,25 +105,64 @@ func take(l *rate.Limiter, n int, name string, perSecond int, now time.Time) err
 		}
 		r.CancelAt(now)
 	}
+	return rateLimited(name, perSecond, retry)
+}
+
+// rateLimited is the 429 for a limit, with Retry-After in seconds.
+func rateLimited(name string, perSecond, retry int) error {
 	e := fail(http.StatusTooManyRequests, codeRateLimited, fmt.Sprintf(
 		"Rate limit exceeded: %s is %d; retry after %d s", name, perSecond, retry))
 	e.RetryAfter = retry
 	return e
 }
 
+// sharedRates shares an app's per-second limits among the nodes
+// (redisbus.Rates): n tokens of the limit name, perSecond across the
+// cluster; retry is the wait before a refused request may succeed.
+type sharedRates interface {
+	Take(ctx context.Context, appID, name string, n, perSecond int) (ok bool, retry time.Duration, err error)
+}
+
 // allowPublish takes one token per event from the app's
 // max_backend_events_per_second.
-func (a *API) allowPublish(app *tenants.App, events int) error {
+func (a *API) allowPublish(ctx context.Context, app *tenants.App, events int) error {
 	if app.MaxBackendEventsPerSecond < 0 {
 		return nil
 	}
-	return take(a.limitersFor(app).backend, events, "max_backend_events_per_second", app.MaxBackendEventsPerSecond, a.opts.Now())
+	const name = "max_backend_events_per_second"
+	if err, ok := a.takeShared(ctx, app, name, events, app.MaxBackendEventsPerSecond); ok {
+		return err
+	}
+	return take(a.limitersFor(app).backend, events, name, app.MaxBackendEventsPerSecond, a.opts.Now())
 }
 
 // allowRead takes one token from the app's max_read_requests_per_second.
-func (a *API) allowRead(app *tenants.App) error {
+func (a *API) allowRead(ctx context.Context, app *tenants.App) error {
 	if app.MaxReadRequestsPerSecond < 0 {
 		return nil
 	}
-	return take(a.limitersFor(app).read, 1, "max_read_requests_per_second", app.MaxReadRequestsPerSecond, a.opts.Now())
+	const name = "max_read_requests_per_second"
+	if err, ok := a.takeShared(ctx, app, name, 1, app.MaxReadRequestsPerSecond); ok {
+		return err
+	}
+	return take(a.limitersFor(app).read, 1, name, app.MaxReadRequestsPerSecond, a.opts.Now())
+}
+
+// takeShared applies a limit across the cluster; decided is false when
+// there is no shared limit or it cannot be reached, and the node's own
+// limiter decides instead (a node alone never admits more than the
+// cluster would).
+func (a *API) takeShared(ctx context.Context, app *tenants.App, name string, n, perSecond int) (err error, decided bool) {
+	if a.opts.SharedRates == nil {
+		return nil, false
+	}
+	ok, retry, err := a.opts.SharedRates.Take(ctx, app.ID, name, n, perSecond)
+	if err != nil {
+		a.log.Warn("shared rate limit unreachable; applying this node's own", "app_id", app.ID, "limit", name, "err", err)
+		return nil, false
+	}
+	if ok {
+		return nil, true
+	}
+	return rateLimited(name, perSecond, max(1, int(math.Ceil(retry.Seconds())))), true
 }

@@ -1,6 +1,11 @@
 package redisbus
 
+import "time"
+
 var (
 	Encode = encode
 	Decode = decode
 )
+
+// SetRatesClock makes r read the time from now.
+func SetRatesClock(r *Rates, now func() time.Time) { r.now = now }

@@ -12,6 +12,6 @@ import (
 func TestRedisState(t *testing.T) {
 	bustest.RunState(t, func(t *testing.T) bus.State {
 		rdb := redistest.Client(t)
-		return redisbus.NewState(rdb, redistest.Prefix(t, rdb))
+		return redisbus.NewState(rdb, redistest.Prefix(t, rdb), "n1")
 	})
 }

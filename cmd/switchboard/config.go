@@ -44,6 +44,7 @@ type serveConfig struct {
 	// bus (redis.go)
 	RedisURL    string
 	RedisPrefix string
+	NodeTimeout time.Duration
 
 	// control plane (database.go)
 	DB          dbConfig
@@ -79,6 +80,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
+	fs.DurationVar(&c.NodeTimeout, "node-timeout", 15*time.Second, "with --redis-url: a node silent this long is taken for dead and its sockets are removed from the shared state (member_removed sent); nodes heartbeat every third of it")
 	c.DB.register(fs)
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
 	fs.DurationVar(&c.AppCacheTTL, "app-cache-ttl", 30*time.Second, "with a database: longest a node serves a cached app; changes reach every node at once through LISTEN/NOTIFY, this only bounds a broken feed")
@@ -132,6 +134,8 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-frame-bytes: %d is below 1024", c.MaxFrameBytes)
 	case c.MaxChannelsPerConnection < 1:
 		return fmt.Errorf("--max-channels-per-connection: must be at least 1, got %d", c.MaxChannelsPerConnection)
+	case c.NodeTimeout < time.Second:
+		return fmt.Errorf("--node-timeout: must be at least 1s, got %s", c.NodeTimeout)
 	case c.PresenceGrace < 0:
 		return fmt.Errorf("--presence-grace: must not be negative, got %s", c.PresenceGrace)
 	case c.SubscriptionCountDelay < 0:

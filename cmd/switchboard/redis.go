@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/bus/redisbus"
+	"github.com/switchboard-rt/switchboard/edge"
 )
 
 // busBackend is the node's bus and shared channel state: in memory for
@@ -24,9 +26,20 @@ type busBackend struct {
 	// healthy reports whether the node reaches the other nodes.
 	healthy func() bool
 	close   func()
+
+	// Set only with Redis: the cluster-wide connection and rate limits,
+	// and the node's liveness (heartbeat, reaping dead nodes), which
+	// needs the edge server to announce departures and re-add its state.
+	connections *redisbus.State
+	rates       *redisbus.Rates
+	liveness    func(node *edge.Server) *redisbus.Liveness
 }
 
-func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBackend, error) {
+// nodeName is the node's name in the shared state: its socket id prefix,
+// so a socket id tells which node holds it.
+func nodeName(id uint32) string { return strconv.FormatUint(uint64(id), 10) }
+
+func openBus(ctx context.Context, cfg serveConfig, nodeID uint32, log *slog.Logger) (*busBackend, error) {
 	if cfg.RedisURL == "" {
 		m := bus.NewMemory()
 		return &busBackend{kind: "memory", bus: m, state: bus.NewMemoryState(), attach: m.Attach,
@@ -48,10 +61,22 @@ func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBacken
 		rdb.Close()
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
-	log.Warn("Redis bus: cross-node fan-out and shared channel state are on; a node that dies without draining leaves its sockets counted until they are cleaned up by hand (issue 5/10 is not finished)")
+	state := redisbus.NewState(rdb, cfg.RedisPrefix, nodeName(nodeID))
 	return &busBackend{
-		kind: "redis", bus: b, state: redisbus.NewState(rdb, cfg.RedisPrefix), attach: b.Attach, healthy: b.Healthy,
-		close: func() { _ = b.Close(); _ = rdb.Close() },
+		kind: "redis", bus: b, state: state, attach: b.Attach, healthy: b.Healthy,
+		close:       func() { _ = b.Close(); _ = rdb.Close() },
+		connections: state, rates: redisbus.NewRates(state),
+		liveness: func(node *edge.Server) *redisbus.Liveness {
+			return redisbus.NewLiveness(state, redisbus.LivenessOptions{
+				Timeout:  cfg.NodeTimeout,
+				Departed: node.Departed,
+				Lost: func(ctx context.Context) {
+					n := node.Reassert(ctx)
+					log.Info("local state added to Redis again", "entries", n)
+				},
+				Logger: log.With("component", "liveness"),
+			})
+		},
 	}, nil
 }
 

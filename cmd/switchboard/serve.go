@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/bus/redisbus"
 	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/restapi"
@@ -102,7 +103,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		log.Warn("embedded mode: management API token of the default tenant (new on every start): " + tok)
 	}
 	dir := cp.dir
-	bb, err := openBus(ctx, cfg, log)
+	nodeID := edge.NewNodeID()
+	bb, err := openBus(ctx, cfg, nodeID, log)
 	if err != nil {
 		return err
 	}
@@ -112,8 +114,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	node := edge.New(edge.Options{
-		Apps: dir, Bus: bb.bus, State: state, Logger: log.With("component", "edge"), Registry: reg,
+	edgeOpts := edge.Options{
+		Apps: dir, Bus: bb.bus, State: state, Logger: log.With("component", "edge"), Registry: reg, NodeID: nodeID,
 		ActivityTimeout:          cfg.ActivityTimeout,
 		PongTimeout:              cfg.PongTimeout,
 		MaxQueueBytes:            cfg.MaxQueueBytes,
@@ -121,11 +123,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
 		PresenceGrace:            orDisabled(cfg.PresenceGrace),
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
-	})
-	detach := bb.attach(node)
-	defer detach()
-
-	api := restapi.New(restapi.Options{
+	}
+	apiOpts := restapi.Options{
 		Apps:            dir,
 		Publisher:       &bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL},
 		State:           state,
@@ -134,7 +133,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		TimestampWindow: cfg.TimestampWindow,
 		MaxBodyBytes:    cfg.MaxRequestBytes,
 		KeyUsed:         dir.KeyUsed,
-	})
+	}
+	if bb.connections != nil { // nil *State must not become a non-nil interface
+		edgeOpts.Connections = bb.connections
+		apiOpts.SharedRates = bb.rates
+	}
+	node := edge.New(edgeOpts)
+	detach := bb.attach(node)
+	defer detach()
+
+	api := restapi.New(apiOpts)
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
@@ -201,6 +209,14 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	log.Info("listening", "addr", main.ln.Addr().String(), "websocket", "/app/{key}", "api", "/apps/{app_id}/…")
 
+	var liveness *redisbus.Liveness
+	if bb.liveness != nil {
+		liveness = bb.liveness(node)
+		if err := liveness.Join(ctx); err != nil {
+			closeAll()
+			return fmt.Errorf("--redis-url: registering the node: %w", err)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range servers {
 		g.Go(l.serve)
@@ -208,6 +224,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	g.Go(func() error { return node.Run(sweepCtx) })
 	cp.run(sweepCtx, g, node)
+	if liveness != nil {
+		// Beats until the node has drained, so the others do not take a
+		// draining node for dead.
+		g.Go(func() error { return liveness.Run(sweepCtx) })
+	}
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -217,16 +238,28 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		log.Info("draining", "connections", node.Connections(), "deadline", cfg.DrainTimeout)
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 		defer cancel()
+		// Close the listener before the 4200s go out: a client's immediate
+		// reconnect is then refused at once and a load balancer sends it
+		// to another node, instead of it landing in this node's accept
+		// backlog and waiting out pusher-js's connect timeout.
+		_ = main.ln.Close()
 		shutdownErr := make(chan error, 1)
 		go func() { shutdownErr <- main.srv.Shutdown(dctx) }()
 		if err := node.Drain(dctx); err != nil {
 			log.Warn("drain deadline passed; remaining sockets cut", "err", err)
 		}
 		stopSweep()
+		if liveness != nil {
+			// What the drain left (presence removals it flushed, sockets it
+			// cut) goes now, announced, rather than after the node timeout.
+			if err := liveness.Leave(dctx); err != nil {
+				log.Warn("leaving the cluster: the others will remove this node's state after --node-timeout", "err", err)
+			}
+		}
 		for _, l := range servers[1:] {
 			l.shutdown(dctx)
 		}
-		if err := <-shutdownErr; err != nil {
+		if err := <-shutdownErr; err != nil && !errors.Is(err, net.ErrClosed) {
 			_ = main.srv.Close()
 		}
 		log.Info("stopped")
@@ -252,7 +285,8 @@ func listen(setting, addr string, h http.Handler, errLog *stdlog.Logger) (*liste
 
 // serve runs until Shutdown or Close.
 func (l *listener) serve() error {
-	if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) {
+	// net.ErrClosed: the drain closed the listener ahead of Shutdown.
+	if err := l.srv.Serve(l.ln); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("%s: %w", l.setting, err)
 	}
 	return nil

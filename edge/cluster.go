@@ -1,0 +1,182 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/protocol"
+	"github.com/switchboard-rt/switchboard/tenants"
+)
+
+// clusterConnections counts an app's connections across every node
+// (redisbus.State implements it). Without it a node enforces
+// max_connections on its own sockets only.
+type clusterConnections interface {
+	AcquireConnection(ctx context.Context, appID string, max int) (bool, error)
+	ReleaseConnection(ctx context.Context, appID string) error
+	// SetConnections restores this node's count after the shared state
+	// lost it.
+	SetConnections(ctx context.Context, appID string, n int) error
+}
+
+// acquireClusterConnection counts c toward its app's cluster-wide limit.
+// counted reports that the cluster now counts it; refused that the app is
+// full. When the shared counter is unreachable neither is set and the
+// caller falls back to this node's own count.
+func (s *Server) acquireClusterConnection(c *conn) (counted, refused bool) {
+	cc, max := s.opts.Connections, c.app.MaxConnections
+	if cc == nil || max == tenants.Unlimited {
+		return false, false
+	}
+	ok, err := cc.AcquireConnection(s.ctx, c.app.ID, max)
+	if err != nil {
+		s.log.Warn("connection limit: shared counter unreachable; enforcing this node's share only", "app_id", c.app.ID, "err", err)
+		return false, false
+	}
+	return ok, !ok
+}
+
+func (s *Server) releaseClusterConnection(c *conn) {
+	if !c.clusterCounted {
+		return
+	}
+	if err := s.opts.Connections.ReleaseConnection(s.ctx, c.app.ID); err != nil {
+		s.log.Warn("connection limit: release failed", "app_id", c.app.ID, "err", err)
+	}
+}
+
+// Departed announces what a dead node can no longer: a presence member's
+// last connection in a channel (member_removed) or a user's last signed-in
+// connection (watchlist offline). The shared state has already forgotten
+// the entry; see redisbus.Liveness.
+func (s *Server) Departed(ctx context.Context, d bus.Departure) {
+	if !d.Gone || d.UserID == "" {
+		return
+	}
+	msg := &bus.Message{Kind: bus.KindUserOffline, AppID: d.AppID, UserID: d.UserID}
+	if d.Channel != "" {
+		msg = &bus.Message{AppID: d.AppID, Channel: d.Channel, Event: protocol.EventMemberRemoved, Data: memberRemovedData(d.UserID)}
+	}
+	if err := s.opts.Bus.Publish(ctx, msg); err != nil {
+		s.log.Error("departed node: publish", "app_id", d.AppID, "channel", d.Channel, "err", err)
+	}
+}
+
+// localEntry is one subscription of a local socket, copied out of the hub.
+type localEntry struct {
+	sub      *subscription
+	appID    string
+	socketID string
+	channel  string
+	presence bool
+	member   protocol.Member
+}
+
+// Reassert adds this node's sockets back to the shared state: after Redis
+// lost its data (a restart without persistence) or after the other nodes
+// took this one for dead, the cluster must count them again. A user whose
+// membership the cluster had lost is announced again with member_added.
+// It returns how many entries it wrote.
+func (s *Server) Reassert(ctx context.Context) int {
+	entries := s.hub.entries()
+	n := 0
+	for _, e := range entries {
+		var err error
+		if e.presence {
+			var u bus.MemberUpdate
+			u, err = s.opts.State.AddMember(ctx, e.appID, e.channel, e.socketID, e.member, 0)
+			if err == nil && u.UserChanged {
+				s.publish(ctx, &bus.Message{AppID: e.appID, Channel: e.channel, Event: protocol.EventMemberAdded,
+					Data: memberAddedData(e.member), ExcludeSocketID: e.socketID})
+			}
+		} else {
+			_, err = s.opts.State.AddSubscription(ctx, e.appID, e.channel, e.socketID)
+		}
+		if err != nil {
+			s.log.Error("reassert: shared state", "app_id", e.appID, "channel", e.channel, "err", err)
+			continue
+		}
+		n++
+	}
+	// A socket that unsubscribed while this ran may have been added back
+	// after its removal: remove it again.
+	for _, e := range entries {
+		if !s.hub.contains(e.sub) {
+			e.sub.conn.undoState(e.sub)
+		}
+	}
+	for _, u := range s.hub.signedIn() {
+		if _, err := s.opts.State.AddUser(ctx, u.app, u.name, u.socketID); err != nil {
+			s.log.Error("reassert: signed-in user", "app_id", u.app, "err", err)
+			continue
+		}
+		n++
+	}
+	perApp := map[string]int{}
+	for _, c := range s.snapshot() {
+		if c.clusterCounted {
+			perApp[c.app.ID]++
+		}
+	}
+	if cc := s.opts.Connections; cc != nil {
+		for app, count := range perApp {
+			if err := cc.SetConnections(ctx, app, count); err != nil {
+				s.log.Error("reassert: connection count", "app_id", app, "err", err)
+			}
+		}
+	}
+	return n
+}
+
+func (s *Server) publish(ctx context.Context, msg *bus.Message) {
+	if err := s.opts.Bus.Publish(ctx, msg); err != nil {
+		s.log.Error("publish", "app_id", msg.AppID, "channel", msg.Channel, "event", msg.Event, "err", err)
+	}
+}
+
+// entries copies every local subscription out of the hub.
+func (h *hub) entries() []localEntry {
+	var out []localEntry
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for k, lc := range sh.channels {
+			for _, sub := range lc.subs {
+				e := localEntry{sub: sub, appID: k.app, socketID: sub.conn.socketID, channel: k.name}
+				if sub.kind.Kind == protocol.KindPresence {
+					e.presence = true
+					e.member = protocol.Member{UserID: sub.userID, UserInfo: json.RawMessage(sub.userInfo)}
+				}
+				out = append(out, e)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// contains reports whether s is still a local subscriber.
+func (h *hub) contains(s *subscription) bool {
+	k := chanKey{s.conn.app.ID, s.channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	lc := sh.channels[k]
+	return lc != nil && s.pos < len(lc.subs) && lc.subs[s.pos] == s
+}
+
+type signedInSocket struct{ app, name, socketID string }
+
+// signedIn lists every local signed-in socket with its user.
+func (h *hub) signedIn() []signedInSocket {
+	h.umu.RLock()
+	defer h.umu.RUnlock()
+	var out []signedInSocket
+	for k, conns := range h.users {
+		for c := range conns {
+			out = append(out, signedInSocket{k.app, k.name, c.socketID})
+		}
+	}
+	return out
+}
