@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/bus/redisbus"
 	"github.com/switchboard-rt/switchboard/internal/redistest"
@@ -37,8 +39,7 @@ func (d *departures) list() []bus.Departure {
 // stops beating. Node B removes exactly A's entries, reports each, and
 // the REST-visible counts no longer include them.
 func TestDeadNodeIsReaped(t *testing.T) {
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
+	rdb, prefix := prefixed(t)
 	ctx := t.Context()
 	a, b := redisbus.NewState(rdb, prefix, "A"), redisbus.NewState(rdb, prefix, "B")
 	const timeout = 600 * time.Millisecond
@@ -130,6 +131,12 @@ func TestDeadNodeIsReaped(t *testing.T) {
 	}
 }
 
+// prefixed is the test Redis and a key prefix of the test's own.
+func prefixed(t *testing.T) (redis.UniversalClient, string) {
+	rdb := redistest.Client(t)
+	return rdb, redistest.Prefix(t, rdb)
+}
+
 func compare(a, b string) int {
 	switch {
 	case a < b:
@@ -143,8 +150,7 @@ func compare(a, b string) int {
 // TestLostRegistrationIsReported: when the node's registration vanishes
 // (Redis lost its data), Lost is called so the node can add its state back.
 func TestLostRegistrationIsReported(t *testing.T) {
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
+	rdb, prefix := prefixed(t)
 	s := redisbus.NewState(rdb, prefix, "A")
 	lost := make(chan struct{}, 1)
 	l := redisbus.NewLiveness(s, redisbus.LivenessOptions{Timeout: 300 * time.Millisecond, Lost: func(context.Context) {
@@ -174,8 +180,7 @@ func TestLostRegistrationIsReported(t *testing.T) {
 
 // TestLeaveRemovesEverything: a drained node leaves no keys behind.
 func TestLeaveRemovesEverything(t *testing.T) {
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
+	rdb, prefix := prefixed(t)
 	ctx := t.Context()
 	s := redisbus.NewState(rdb, prefix, "A")
 	var seen departures
@@ -203,8 +208,7 @@ func TestLeaveRemovesEverything(t *testing.T) {
 
 // TestConnectionLimitAcrossNodes: the limit holds for the sum of nodes.
 func TestConnectionLimitAcrossNodes(t *testing.T) {
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
+	rdb, prefix := prefixed(t)
 	ctx := t.Context()
 	a, b := redisbus.NewState(rdb, prefix, "A"), redisbus.NewState(rdb, prefix, "B")
 	acquire := func(s *redisbus.State) bool {
@@ -231,8 +235,7 @@ func TestConnectionLimitAcrossNodes(t *testing.T) {
 // TestRatesAcrossNodes: two nodes together admit at most the rate in one
 // second, and the next second starts afresh.
 func TestRatesAcrossNodes(t *testing.T) {
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
+	rdb, prefix := prefixed(t)
 	ctx := t.Context()
 	st := redisbus.NewState(rdb, prefix, "A")
 	clock := time.Unix(1_800_000_000, 0)
