@@ -7,10 +7,12 @@ import (
 
 // Attempt is the record of one delivery attempt.
 type Attempt struct {
-	AppID   string        `json:"app_id"`
-	URL     string        `json:"url"`
-	Attempt int           `json:"attempt"` // 1 for the first try
-	Events  int           `json:"events"`
+	AppID   string `json:"app_id"`
+	URL     string `json:"url"`
+	Attempt int    `json:"attempt"` // 1 for the first try
+	Events  int    `json:"events"`
+	// Names are the payload's event names, in order.
+	Names   []string      `json:"event_names"`
 	Time    time.Time     `json:"time"`
 	Status  int           `json:"status,omitempty"` // HTTP status; 0 if none came
 	Latency time.Duration `json:"latency_ns"`

@@ -21,9 +21,11 @@ type NotifierOptions struct {
 	BatchWindow time.Duration
 	// MaxBatch caps the events in one request (100).
 	MaxBatch int
-	// Trusted says whether an app's webhook URLs came from the operator's
-	// apps file (trusted as written); nil means none is.
-	Trusted  func(app *tenants.App) bool
+	// Trusted says whether a webhook URL of an app came from the operator
+	// (the apps file) and may reach private addresses; nil means none is.
+	// It is asked per URL, not per app, because a tenant may later replace
+	// the webhooks of an app the operator seeded.
+	Trusted  func(app *tenants.App, url string) bool
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 }
@@ -110,11 +112,11 @@ func (n *Notifier) Run(ctx context.Context) error {
 			}
 			return nil
 		case x := <-n.in:
-			trusted := n.o.Trusted != nil && n.o.Trusted(x.app)
 			for _, w := range x.app.Webhooks {
 				if !Wants(w, x.ev) {
 					continue
 				}
+				trusted := n.o.Trusted != nil && n.o.Trusted(x.app, w.URL)
 				k := batchKey{x.app.ID, w.URL}
 				if !x.app.BatchWebhooks {
 					n.add(ctx, k, x.app, trusted, x.at, []Event{x.ev})

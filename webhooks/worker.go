@@ -257,6 +257,10 @@ func (w *Worker) backoff(attempt int) time.Duration {
 func (w *Worker) attempt(ctx context.Context, j Job) error {
 	start := time.Now()
 	rec := Attempt{AppID: j.AppID, URL: j.URL, Attempt: j.Attempt + 1, Time: start, Events: len(j.Payload.Events)}
+	rec.Names = make([]string, len(j.Payload.Events))
+	for i, e := range j.Payload.Events {
+		rec.Names[i] = e.Name
+	}
 	err := w.send(ctx, j, &rec)
 	rec.Latency = time.Since(start)
 	w.latency.Observe(rec.Latency.Seconds())
