@@ -105,7 +105,7 @@ func (e *events) OnClose(ws *gws.Conn, _ error) {
 		return
 	}
 	for _, sub := range c.subs {
-		c.leave(sub)
+		c.leave(sub, true)
 	}
 	c.signOut()
 	c.am.connections.Dec()

@@ -66,6 +66,10 @@ type Options struct {
 	SubscriptionCountDelay time.Duration
 	// NodeID prefixes socket ids; random when zero.
 	NodeID uint32
+	// Webhooks receives channel_occupied/vacated, member_added/removed,
+	// client_event, cache_miss and subscription_count events of apps
+	// whose webhooks ask for them; nil turns webhooks off.
+	Webhooks Webhooks
 }
 
 func (o Options) withDefaults() Options {
