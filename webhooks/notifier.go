@@ -94,8 +94,9 @@ type batch struct {
 	events  []Event
 }
 
-// Run writes buffered events to the queue until ctx is done, then flushes
-// what it holds with a short grace.
+// Run writes buffered events to the queue until ctx is done, then writes
+// what is still buffered and every open batch: the caller stops it after
+// the edge has drained, whose last removals are events too.
 func (n *Notifier) Run(ctx context.Context) error {
 	batches := map[batchKey]*batch{}
 	tick := time.NewTicker(n.o.BatchWindow / 2)
@@ -104,34 +105,40 @@ func (n *Notifier) Run(ctx context.Context) error {
 		delete(batches, k)
 		n.add(context.WithoutCancel(ctx), k, b.app, b.trusted, b.first, b.events)
 	}
+	take := func(x notice) {
+		for _, w := range x.app.Webhooks {
+			if !Wants(w, x.ev) {
+				continue
+			}
+			trusted := n.o.Trusted != nil && n.o.Trusted(x.app, w.URL)
+			k := batchKey{x.app.ID, w.URL}
+			if !x.app.BatchWebhooks {
+				n.add(context.WithoutCancel(ctx), k, x.app, trusted, x.at, []Event{x.ev})
+				continue
+			}
+			b, ok := batches[k]
+			if !ok {
+				b = &batch{app: x.app, trusted: trusted, first: x.at}
+				batches[k] = b
+			}
+			b.events = append(b.events, x.ev)
+			if len(b.events) >= n.o.MaxBatch {
+				flush(k, b)
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			for len(n.in) > 0 { // only Run receives, so this never blocks
+				take(<-n.in)
+			}
 			for k, b := range batches {
 				flush(k, b)
 			}
 			return nil
 		case x := <-n.in:
-			for _, w := range x.app.Webhooks {
-				if !Wants(w, x.ev) {
-					continue
-				}
-				trusted := n.o.Trusted != nil && n.o.Trusted(x.app, w.URL)
-				k := batchKey{x.app.ID, w.URL}
-				if !x.app.BatchWebhooks {
-					n.add(ctx, k, x.app, trusted, x.at, []Event{x.ev})
-					continue
-				}
-				b, ok := batches[k]
-				if !ok {
-					b = &batch{app: x.app, trusted: trusted, first: x.at}
-					batches[k] = b
-				}
-				b.events = append(b.events, x.ev)
-				if len(b.events) >= n.o.MaxBatch {
-					flush(k, b)
-				}
-			}
+			take(x)
 		case now := <-tick.C:
 			for k, b := range batches {
 				if now.Sub(b.first) >= n.o.BatchWindow {
