@@ -19,6 +19,9 @@ type busBackend struct {
 	kind  string
 	bus   bus.Bus
 	state bus.State
+	// rdb is the Redis client on Redis, nil in memory; the webhook queue
+	// shares it.
+	rdb redis.UniversalClient
 	// attach joins the node's local receiver to the bus.
 	attach func(bus.Handler) (detach func())
 	// healthy reports whether the node reaches the other nodes.
@@ -50,7 +53,7 @@ func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBacken
 	}
 	log.Warn("Redis bus: cross-node fan-out and shared channel state are on; a node that dies without draining leaves its sockets counted until they are cleaned up by hand (issue 5/10 is not finished)")
 	return &busBackend{
-		kind: "redis", bus: b, state: redisbus.NewState(rdb, cfg.RedisPrefix), attach: b.Attach, healthy: b.Healthy,
+		kind: "redis", bus: b, state: redisbus.NewState(rdb, cfg.RedisPrefix), rdb: rdb, attach: b.Attach, healthy: b.Healthy,
 		close: func() { _ = b.Close(); _ = rdb.Close() },
 	}, nil
 }
