@@ -33,6 +33,10 @@ type conn struct {
 	lastActive  atomic.Int64 // Server.now() of the last inbound frame
 	pingSent    atomic.Int64 // Server.now() of an unanswered server ping, or 0
 	signedIn    atomic.Bool
+	// current is the app as Revalidate last found it, nil before any
+	// change: app is the snapshot from connect time, read without locks,
+	// and an app's webhooks may change while its sockets stay.
+	current atomic.Pointer[tenants.App]
 
 	// write side
 	wmu           sync.Mutex

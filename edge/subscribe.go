@@ -134,12 +134,12 @@ func (c *conn) subscribe(data json.RawMessage) {
 		}
 	}
 	if j.occupied {
-		c.srv.channelWebhook(app, protocol.WebhookChannelOccupied, ch)
+		c.srv.channelWebhook(c.webhookApp(), protocol.WebhookChannelOccupied, ch)
 	}
 	if j.member {
 		data := memberAddedData(member)
 		c.publish(&bus.Message{AppID: app.ID, Channel: ch, Event: protocol.EventMemberAdded, Data: data, ExcludeSocketID: c.socketID})
-		c.srv.memberWebhook(app, protocol.WebhookMemberAdded, ch, member.UserID)
+		c.srv.memberWebhook(c.webhookApp(), protocol.WebhookMemberAdded, ch, member.UserID)
 	}
 	c.countChanged(sub)
 }
@@ -219,7 +219,7 @@ func (c *conn) welcomeFrames(sub *subscription) ([][]byte, *subscriptionError) {
 			fallthrough
 		case !ok:
 			frames = append(frames, eventFrame(protocol.EventCacheMiss, ch, nil, ""))
-			c.srv.channelWebhook(app, protocol.WebhookCacheMiss, ch)
+			c.srv.channelWebhook(c.webhookApp(), protocol.WebhookCacheMiss, ch)
 		default:
 			frames = append(frames, eventFrame(ev.Event, ch, ev.Data, ""))
 		}
@@ -354,6 +354,7 @@ func (c *conn) undoState(sub *subscription, undo joined) {
 		c.publish(&bus.Message{AppID: app.ID, Channel: ch, Event: protocol.EventMemberRemoved, Data: data})
 	}
 	occupied, vacated, added, removed := leftUndoing(undo, vacated, gone)
+	app = c.webhookApp()
 	if occupied {
 		s.channelWebhook(app, protocol.WebhookChannelOccupied, ch)
 	}
@@ -374,7 +375,7 @@ func (c *conn) countChanged(sub *subscription) {
 	if !c.app.EnableSubscriptionCount || sub.kind.Kind == protocol.KindPresence || sub.kind.Kind == protocol.KindServerToUser {
 		return
 	}
-	s, app, appID, ch := c.srv, c.app, c.app.ID, sub.channel
+	s, appID, ch := c.srv, c.app.ID, sub.channel
 	s.delay.after("c\x00"+appID+"\x00"+ch, s.opts.SubscriptionCountDelay, func() {
 		counts, err := s.opts.State.Channel(s.ctx, appID, ch)
 		if err != nil || counts.Subscriptions == 0 {
@@ -385,7 +386,7 @@ func (c *conn) countChanged(sub *subscription) {
 		if err := s.opts.Bus.Publish(s.ctx, msg); err != nil {
 			s.log.Error("subscription count: publish", "app_id", appID, "channel", ch, "err", err)
 		}
-		s.subscriptionCountWebhook(app, ch, counts.Subscriptions)
+		s.subscriptionCountWebhook(c.webhookApp(), ch, counts.Subscriptions)
 	})
 }
 

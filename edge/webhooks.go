@@ -33,6 +33,15 @@ func (s *Server) wantsWebhook(app *tenants.App, name string) bool {
 	return false
 }
 
+// webhookApp is the app whose webhooks decide where this socket's events
+// go: the latest one Revalidate saw, else the one it connected to.
+func (c *conn) webhookApp() *tenants.App {
+	if a := c.current.Load(); a != nil {
+		return a
+	}
+	return c.app
+}
+
 // channelWebhook emits an event that carries only the channel
 // (occupied, vacated, cache_miss).
 func (s *Server) channelWebhook(app *tenants.App, name, channel string) {
@@ -57,7 +66,8 @@ func (s *Server) subscriptionCountWebhook(app *tenants.App, channel string, n in
 // as a string (§6.2): a string the client sent as itself, anything else
 // as its JSON text.
 func (c *conn) clientEventWebhook(f protocol.ClientFrame, userID string) {
-	if !c.srv.wantsWebhook(c.app, protocol.WebhookClientEvent) {
+	app := c.webhookApp()
+	if !c.srv.wantsWebhook(app, protocol.WebhookClientEvent) {
 		return
 	}
 	data := string(f.Data)
@@ -67,7 +77,7 @@ func (c *conn) clientEventWebhook(f protocol.ClientFrame, userID string) {
 			data = s
 		}
 	}
-	c.srv.opts.Webhooks.Notify(c.app, protocol.WebhookEvent{
+	c.srv.opts.Webhooks.Notify(app, protocol.WebhookEvent{
 		Name: protocol.WebhookClientEvent, Channel: f.Channel, Event: f.Event, Data: data,
 		SocketID: c.socketID, UserID: userID,
 	})

@@ -246,3 +246,30 @@ func TestWebhooksOnlyForAppsThatAsk(t *testing.T) {
 	c.expect(protocol.EventSubscriptionSucceeded, "private-x")
 	r.none(200 * time.Millisecond)
 }
+
+// Webhooks set while a socket is connected apply to its events once the
+// control plane's change reaches the node (Revalidate).
+func TestWebhooksChangedWhileConnected(t *testing.T) {
+	app := testApp()
+	n, r := hookNode(t, edge.Options{}, app)
+	hooks := app.Webhooks
+	app.Webhooks = nil
+	ctx := context.Background()
+	if err := n.store.PutApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	c := n.dial()
+	c.join("before", "")
+	r.none(100 * time.Millisecond)
+
+	changed := *app
+	changed.Webhooks = hooks
+	if err := n.store.PutApp(ctx, &changed); err != nil {
+		t.Fatal(err)
+	}
+	n.srv.Revalidate(ctx, tenants.Change{AppIDs: []string{app.ID}})
+	c.join("after", "")
+	r.want(ev(webhooks.ChannelOccupied, "after"))
+	c.send(`{"event":"pusher:unsubscribe","data":{"channel":"before"}}`)
+	r.want(ev(webhooks.ChannelVacated, "before"))
+}
