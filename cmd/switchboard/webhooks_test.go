@@ -24,9 +24,10 @@ import (
 // hookLog is a webhook receiver that keeps the events of correctly signed
 // requests.
 type hookLog struct {
-	mu     sync.Mutex
-	events []webhooks.Event
-	bad    []string
+	mu          sync.Mutex
+	key, secret string // the app's; "hk" and "hs" when empty
+	events      []webhooks.Event
+	bad         []string
 }
 
 func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -34,8 +35,12 @@ func (h *hookLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var p webhooks.Payload
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Pusher-Key") != "hk" ||
-		!protocol.ValidSignature("hs", body, r.Header.Get("X-Pusher-Signature")) || json.Unmarshal(body, &p) != nil {
+	key, secret := h.key, h.secret
+	if key == "" {
+		key, secret = "hk", "hs"
+	}
+	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Pusher-Key") != key ||
+		!protocol.ValidSignature(secret, body, r.Header.Get("X-Pusher-Signature")) || json.Unmarshal(body, &p) != nil {
 		h.bad = append(h.bad, string(body))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -218,5 +223,82 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 			t.Fatalf("not within %s: %v", d, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A webhook URL a tenant sets through the management API may not reach a
+// loopback address unless the operator allows private addresses.
+func TestWebhooksTenantURLsAndPrivateAddresses(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
+			hooks := &hookLog{}
+			recv := httptest.NewServer(hooks)
+			defer recv.Close()
+			args := []string{}
+			if allow {
+				args = append(args, "--webhooks-allow-private")
+			}
+			addr, logs, _ := startServe(t, args...)
+			tok := regexp.MustCompile(`sbt_[A-Za-z0-9_-]+`).FindString(logs.String())
+			api := func(method, path, body string) map[string]any {
+				t.Helper()
+				req, _ := http.NewRequest(method, "http://"+addr+"/api/v1"+path, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				var out map[string]any
+				if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode >= 300 {
+					t.Fatalf("%s %s: %d %v", method, path, res.StatusCode, out)
+				}
+				return out
+			}
+			app := api("POST", "/apps", `{"name":"tenant-hooks"}`)
+			id, key := app["id"].(string), app["key"].(string)
+			hooks.mu.Lock()
+			hooks.key, hooks.secret = key, app["secret"].(string)
+			hooks.mu.Unlock()
+			api("PUT", "/apps/"+id+"/webhooks", `{"webhooks":[{"url":"`+recv.URL+`","event_types":["channel_occupied"]}]}`)
+
+			h := &wsHandler{frames: make(chan string, 64), closed: make(chan uint16, 1)}
+			ws, _, err := gws.NewClient(h, &gws.ClientOption{Addr: "ws://" + addr + "/app/" + key + "?protocol=7&client=js&version=8.6.0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go ws.ReadLoop()
+			defer ws.WriteClose(1000, nil)
+			s := &subscriber{t: t, ws: ws, h: h}
+			s.await(protocol.EventConnectionEstablished)
+			s.send(protocol.EventSubscribe, "news")
+			s.await(protocol.EventSubscriptionSucceeded)
+
+			var last map[string]any
+			eventually(t, 10*time.Second, func() error {
+				d := api("GET", "/apps/"+id+"/webhooks/deliveries", "")["deliveries"].([]any)
+				if len(d) == 0 {
+					return fmt.Errorf("no attempt yet")
+				}
+				last = d[0].(map[string]any)
+				return nil
+			})
+			hooks.mu.Lock()
+			got, bad := len(hooks.events), hooks.bad
+			hooks.mu.Unlock()
+			if len(bad) > 0 {
+				t.Fatalf("badly signed webhooks: %v", bad)
+			}
+			if allow {
+				if last["status"] != 200.0 || got != 1 {
+					t.Fatalf("allowed: attempt %v, receiver got %d events", last, got)
+				}
+				return
+			}
+			if e, _ := last["error"].(string); !strings.Contains(e, "private") || got != 0 {
+				t.Fatalf("not allowed: attempt %v, receiver got %d requests", last, got)
+			}
+		})
 	}
 }
