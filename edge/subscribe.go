@@ -305,7 +305,7 @@ func (c *conn) leave(sub *subscription, disconnect bool) {
 			c.undoState(sub, joined{})
 			c.countChanged(sub)
 		}
-		if !disconnect {
+		if !disconnect || c.srv.opts.PresenceGrace <= 0 {
 			remove()
 			return
 		}
