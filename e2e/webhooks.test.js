@@ -29,7 +29,7 @@ function receiver() {
 }
 
 describe('webhooks', () => {
-  let server, recv, hooked, flaky, sdk, flakySdk;
+  let server, recv, hooked, flaky, batched, sdk, flakySdk, batchSdk;
   before(async () => {
     recv = await receiver();
     hooked = {
@@ -40,9 +40,14 @@ describe('webhooks', () => {
       id: '302', key: 'key-flaky', secret: 'secret-flaky', name: 'flaky',
       webhooks: [{ url: recv.url + '/flaky', event_types: ['channel_occupied'] }],
     };
-    server = await start({ apps: [hooked, flaky] });
+    batched = {
+      id: '303', key: 'key-batched', secret: 'secret-batched', name: 'batched', batch_webhooks: true,
+      webhooks: [{ url: recv.url + '/batch', event_types: ['channel_occupied'] }],
+    };
+    server = await start({ apps: [hooked, flaky, batched] });
     sdk = backend(server, hooked);
     flakySdk = backend(server, flaky);
+    batchSdk = backend(server, batched);
   });
   after(async () => { closeAll(); await server.stop(); await new Promise((r) => recv.srv.close(r)); });
 
@@ -132,6 +137,20 @@ describe('webhooks', () => {
     await arrived('vacated after the grace', 'channel_vacated', 'reload-news');
     await arrived('member_removed after the grace', 'member_removed', 'presence-reload');
     await arrived('presence vacated after the grace', 'channel_vacated', 'presence-reload');
+  }));
+
+  it('batch_webhooks: events of a moment share one request, which the SDK reads as several', withServerLogs(async () => {
+    const p = client(server, batched);
+    await Promise.all(['b1', 'b2', 'b3'].map((ch) => subscribed(p.subscribe(ch))));
+    const hooks = () => recv.requests.filter((r) => r.path === '/batch').map((r) => {
+      const hook = batchSdk.webhook({ headers: r.headers, rawBody: r.rawBody });
+      assert.equal(hook.isValid(), true);
+      return hook.getEvents().map((e) => e.channel);
+    });
+    await until('three occupied', () => hooks().flat().length === 3);
+    assert.deepEqual(hooks().flat().sort(), ['b1', 'b2', 'b3']);
+    assert.ok(hooks().length < 3, `3 events in ${hooks().length} requests: not batched`);
+    disconnectAll(p);
   }));
 
   it('a receiver answering 500 gets the same event again', withServerLogs(async () => {
