@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,7 +54,7 @@ func (d *deliveries) add(appID string, x dashboard.WebhookDelivery) {
 	d.by[appID] = append(d.by[appID], x)
 }
 
-func (d *deliveries) WebhookDeliveries(appID string, limit int) ([]dashboard.WebhookDelivery, []dashboard.WebhookEndpoint) {
+func (d *deliveries) WebhookDeliveries(_ context.Context, appID string, limit int) ([]dashboard.WebhookDelivery, []dashboard.WebhookEndpoint, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := d.by[appID]
@@ -64,7 +65,7 @@ func (d *deliveries) WebhookDeliveries(appID string, limit int) ([]dashboard.Web
 	for _, x := range out {
 		e = append(e, dashboard.WebhookEndpoint{URL: x.URL, Failing: x.Error != "", LastError: x.Error})
 	}
-	return out, e
+	return out, e, nil
 }
 
 // eachStore runs test on the memory store and on PostgreSQL.

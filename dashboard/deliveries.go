@@ -1,16 +1,17 @@
 package dashboard
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 )
 
-// WebhookDeliveries reads the webhook delivery attempts this node recorded
-// and the health of each endpoint; cmd/switchboard adapts
-// webhooks.Attempts to it. Records are per node and in memory.
+// WebhookDeliveries reads recorded webhook delivery attempts and the
+// health of each endpoint; cmd/switchboard adapts the webhooks attempt log
+// to it (per node in memory, or shared on Redis).
 type WebhookDeliveries interface {
-	WebhookDeliveries(appID string, limit int) ([]WebhookDelivery, []WebhookEndpoint)
+	WebhookDeliveries(ctx context.Context, appID string, limit int) ([]WebhookDelivery, []WebhookEndpoint, error)
 }
 
 // WebhookDelivery is one delivery attempt, newest first in listings.
@@ -50,7 +51,10 @@ func (a *API) webhookDeliveries(q *request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	d, e := a.deliveries.WebhookDeliveries(app.ID, limit)
+	d, e, err := a.deliveries.WebhookDeliveries(q.ctx(), app.ID, limit)
+	if err != nil {
+		return 0, nil, err
+	}
 	if d == nil {
 		d = []WebhookDelivery{}
 	}

@@ -46,7 +46,7 @@ type WorkerOptions struct {
 	FailingAfter int
 	Log          *slog.Logger
 	Registry     prometheus.Registerer
-	Attempts     *Attempts // where attempts are recorded; a new ring of 100 per app if nil
+	Attempts     AttemptLog // where attempts are recorded; a new in-memory ring of 100 per app if nil
 }
 
 // Worker delivers jobs from the queue: at-least-once, signed, retried with
@@ -325,7 +325,9 @@ func (w *Worker) attempt(ctx context.Context, j Job) error {
 		w.attempts.WithLabelValues("ok").Inc()
 	}
 	if ctx.Err() == nil {
-		w.o.Attempts.record(rec, w.o.FailingAfter)
+		if rerr := w.o.Attempts.Record(ctx, rec, w.o.FailingAfter); rerr != nil {
+			w.o.Log.Warn("webhooks: record attempt", "app_id", j.AppID, "err", rerr)
+		}
 	}
 	return err
 }

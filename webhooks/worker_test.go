@@ -90,7 +90,7 @@ func TestWorkerRetriesUntilDelivered(t *testing.T) {
 	if badSig.Load() != 0 {
 		t.Errorf("%d requests with a bad signature", badSig.Load())
 	}
-	d := att.Deliveries("1", 10)
+	d, _ := att.Deliveries(context.Background(), "1", 10)
 	if len(d) != 3 || d[0].Status != 200 || d[0].Attempt != 3 || d[2].Status != 500 || d[2].Error == "" {
 		t.Fatalf("attempts = %+v", d)
 	}
@@ -144,16 +144,17 @@ func TestUntrustedURLCannotReachLoopback(t *testing.T) {
 		BaseBackoff: time.Hour, MaxBackoff: time.Hour, RetryFor: time.Millisecond, Registry: prometheus.NewRegistry()})
 	_ = q.Add(context.Background(), newJob(srv.URL, false))
 	eventually(t, 20*time.Second, func() error {
-		if len(att.Deliveries("1", 1)) == 0 {
+		if d, _ := att.Deliveries(context.Background(), "1", 1); len(d) == 0 {
 			return fmt.Errorf("no attempt recorded")
 		}
 		return nil
 	})
-	d := att.Deliveries("1", 1)[0]
+	ds, _ := att.Deliveries(context.Background(), "1", 1)
+	d := ds[0]
 	if !strings.Contains(d.Error, "private") || calls.Load() != 0 {
 		t.Fatalf("attempt %+v, receiver calls %d", d, calls.Load())
 	}
-	if e := att.Endpoints("1"); len(e) != 1 || !e[0].Failing || e[0].LastError == "" {
+	if e, _ := att.Endpoints(context.Background(), "1"); len(e) != 1 || !e[0].Failing || e[0].LastError == "" {
 		t.Fatalf("endpoints = %+v", e)
 	}
 }

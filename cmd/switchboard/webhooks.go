@@ -25,7 +25,7 @@ type webhookPipeline struct {
 	notifier *webhooks.Notifier
 	worker   *webhooks.Worker
 	queue    webhooks.Queue
-	attempts *webhooks.Attempts
+	attempts webhooks.AttemptLog
 	durable  bool // jobs outlive this process
 }
 
@@ -116,20 +116,28 @@ func waitEmpty(ctx context.Context, q webhooks.Queue) {
 	}
 }
 
-// deliveriesView shows this node's attempt records to the management API.
-type deliveriesView struct{ a *webhooks.Attempts }
+// deliveriesView shows the attempt log to the management API.
+type deliveriesView struct{ log webhooks.AttemptLog }
 
-func (v deliveriesView) WebhookDeliveries(appID string, limit int) ([]dashboard.WebhookDelivery, []dashboard.WebhookEndpoint) {
+func (v deliveriesView) WebhookDeliveries(ctx context.Context, appID string, limit int) ([]dashboard.WebhookDelivery, []dashboard.WebhookEndpoint, error) {
+	attempts, err := v.log.Deliveries(ctx, appID, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	endpoints, err := v.log.Endpoints(ctx, appID)
+	if err != nil {
+		return nil, nil, err
+	}
 	var d []dashboard.WebhookDelivery
-	for _, x := range v.a.Deliveries(appID, limit) {
+	for _, x := range attempts {
 		d = append(d, dashboard.WebhookDelivery{
 			Time: x.Time, URL: x.URL, Attempt: x.Attempt, Status: x.Status,
 			LatencyMS: float64(x.Latency.Microseconds()) / 1000, Error: x.Error, Events: x.Names,
 		})
 	}
 	var e []dashboard.WebhookEndpoint
-	for _, x := range v.a.Endpoints(appID) {
+	for _, x := range endpoints {
 		e = append(e, dashboard.WebhookEndpoint{URL: x.URL, Failing: x.Failing, ConsecutiveFailures: x.Failures, LastError: x.LastError})
 	}
-	return d, e
+	return d, e, nil
 }
