@@ -19,8 +19,8 @@ import (
 )
 
 // webhookPipeline is the node's webhook path: the notifier the edge hands
-// events to, the durable queue (memory, or a Redis stream shared by the
-// nodes) and this node's delivery worker.
+// events to, the durable queue and the attempt log (in memory, or on the
+// Redis the nodes share) and this node's delivery worker.
 type webhookPipeline struct {
 	notifier *webhooks.Notifier
 	worker   *webhooks.Worker
@@ -35,15 +35,17 @@ type webhookPipeline struct {
 // --webhooks-allow-private.
 func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *tenants.Directory, fileApps []*tenants.App,
 	reg prometheus.Registerer, log *slog.Logger) (*webhookPipeline, error) {
-	p := &webhookPipeline{attempts: webhooks.NewAttempts(100)}
+	p := &webhookPipeline{}
 	if bb.rdb != nil {
 		q, err := redisqueue.New(ctx, bb.rdb, redisqueue.Options{Prefix: cfg.RedisPrefix})
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: webhook queue: %w", err)
 		}
 		p.queue, p.durable = q, true
+		p.attempts = redisqueue.NewAttempts(bb.rdb, cfg.RedisPrefix, 100)
 	} else {
 		p.queue = webhooks.NewMemoryQueue(0)
+		p.attempts = webhooks.NewAttempts(100)
 	}
 	operator := map[string]map[string]bool{}
 	for _, a := range fileApps {
