@@ -34,7 +34,8 @@ type WebhookEndpoint struct {
 	LastError           string `json:"last_error,omitempty"`
 }
 
-// maxDeliveries is the most a node keeps per app (webhooks.NewAttempts).
+// maxDeliveries is the most the attempt log keeps per app (cmd/switchboard
+// makes it with 100).
 const maxDeliveries = 100
 
 func (a *API) webhookDeliveries(q *request) (int, any, error) {
