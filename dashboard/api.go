@@ -57,6 +57,9 @@ type Options struct {
 	// small interface declared in this package and optional: NewAPI adds
 	// its routes to the table only when it is set, and the OpenAPI and
 	// isolation tests then require a document entry and a case for them.
+
+	// Webhooks serves GET /api/v1/apps/{app_id}/webhooks/deliveries.
+	Webhooks WebhookDeliveries
 }
 
 // API is the /api/v1 management API.
@@ -65,6 +68,8 @@ type API struct {
 	log    *slog.Logger
 	max    int64
 	routes []route
+
+	deliveries WebhookDeliveries
 }
 
 // OpenAPI is the API's OpenAPI 3.1 document, served at
@@ -78,7 +83,7 @@ func NewAPI(opts Options) *API {
 	if opts.Store == nil {
 		panic("dashboard: NewAPI needs Options.Store")
 	}
-	a := &API{store: opts.Store, log: opts.Logger, max: opts.MaxBodyBytes}
+	a := &API{store: opts.Store, log: opts.Logger, max: opts.MaxBodyBytes, deliveries: opts.Webhooks}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,6 +108,9 @@ func NewAPI(opts Options) *API {
 		{"GET", "/api/v1/tokens", a.listTokens, true},
 		{"POST", "/api/v1/tokens", a.createToken, true},
 		{"DELETE", "/api/v1/tokens/{token_id}", a.revokeToken, true},
+	}
+	if a.deliveries != nil {
+		a.routes = append(a.routes, route{"GET", "/api/v1/apps/{app_id}/webhooks/deliveries", a.webhookDeliveries, true})
 	}
 	return a
 }

@@ -2,13 +2,17 @@ package dashboard_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v2"
 
@@ -31,6 +35,37 @@ type fixture struct {
 	store          tenants.Store
 	tenantA        *tenants.Tenant
 	tokenA, tokenB string
+	hooks          *deliveries
+}
+
+// deliveries holds the attempts the API reads, as a node's
+// webhooks.Attempts would.
+type deliveries struct {
+	mu sync.Mutex
+	by map[string][]dashboard.WebhookDelivery
+}
+
+func (d *deliveries) add(appID string, x dashboard.WebhookDelivery) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.by == nil {
+		d.by = map[string][]dashboard.WebhookDelivery{}
+	}
+	d.by[appID] = append(d.by[appID], x)
+}
+
+func (d *deliveries) WebhookDeliveries(_ context.Context, appID string, limit int) ([]dashboard.WebhookDelivery, []dashboard.WebhookEndpoint, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.by[appID]
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	var e []dashboard.WebhookEndpoint
+	for _, x := range out {
+		e = append(e, dashboard.WebhookEndpoint{URL: x.URL, Failing: x.Error != "", LastError: x.Error})
+	}
+	return out, e, nil
 }
 
 // eachStore runs test on the memory store and on PostgreSQL.
@@ -44,7 +79,8 @@ func eachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
 
 func newFixture(t *testing.T, store tenants.Store) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: store, api: dashboard.NewAPI(dashboard.Options{Store: store})}
+	f := &fixture{t: t, store: store, hooks: &deliveries{}}
+	f.api = dashboard.NewAPI(dashboard.Options{Store: store, Webhooks: f.hooks})
 	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
 	f.tenantA, f.tokenA = f.tenant("A")
@@ -210,6 +246,35 @@ func testRequestErrors(t *testing.T, f *fixture) {
 	f.want(f.do(second, "GET", "/api/v1/tenant", ""), 401, "unauthorized")
 }
 
+func TestWebhookDeliveries(t *testing.T) { eachStore(t, testWebhookDeliveries) }
+
+func testWebhookDeliveries(t *testing.T, f *fixture) {
+	id, _, _ := f.app("hooked")
+	empty := f.do(f.tokenA, "GET", "/api/v1/apps/"+id+"/webhooks/deliveries", "")
+	f.want(empty, 200, "")
+	if strings.TrimSpace(empty.raw) != `{"deliveries":[],"endpoints":[]}` {
+		t.Fatalf("no attempts yet: %s", empty.raw)
+	}
+	at := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+	f.hooks.add(id, dashboard.WebhookDelivery{Time: at, URL: "https://h.example/x", Attempt: 2, Status: 502,
+		LatencyMS: 12.5, Error: "status 502", Events: []string{"channel_occupied", "member_added"}})
+	f.hooks.add(id, dashboard.WebhookDelivery{Time: at, URL: "https://h.example/x", Attempt: 1, Status: 200, Events: []string{"channel_vacated"}})
+	got := f.do(f.tokenA, "GET", "/api/v1/apps/"+id+"/webhooks/deliveries?limit=1", "")
+	f.want(got, 200, "")
+	d := got.body["deliveries"].([]any)
+	first := d[0].(map[string]any)
+	if len(d) != 1 || first["status"] != 502.0 || first["error"] != "status 502" || first["latency_ms"] != 12.5 ||
+		first["url"] != "https://h.example/x" || first["time"] != "2026-11-25T07:00:00Z" ||
+		fmt.Sprint(first["events"]) != "[channel_occupied member_added]" {
+		t.Fatalf("deliveries: %s", got.raw)
+	}
+	if e := got.body["endpoints"].([]any)[0].(map[string]any); e["failing"] != true || e["last_error"] != "status 502" {
+		t.Fatalf("endpoints: %s", got.raw)
+	}
+	f.want(f.do(f.tokenA, "GET", "/api/v1/apps/"+id+"/webhooks/deliveries?limit=0", ""), 400, "invalid_query")
+	f.want(f.do(f.tokenA, "GET", "/api/v1/apps/nope/webhooks/deliveries", ""), 404, "not_found")
+}
+
 // Tenant B, with its own valid token, must not read or change anything of
 // tenant A's through any route. A route added without a case here fails.
 func TestTenantIsolation(t *testing.T) { eachStore(t, testTenantIsolation) }
@@ -219,6 +284,7 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 	f.do(f.tokenA, "PUT", "/api/v1/apps/"+appID+"/webhooks", `{"webhooks":[{"url":"https://a.example/hook","event_types":["member_added"]}]}`)
 	tokA := f.do(f.tokenA, "POST", "/api/v1/tokens", `{"name":"a-ci"}`)
 	tokenID := tokA.body["id"].(string)
+	f.hooks.add(appID, dashboard.WebhookDelivery{URL: "https://a.example/hook", Status: 500, Error: "status 500", Events: []string{"member_added"}})
 
 	// secretsOfA must never appear in an answer to B.
 	secretsOfA := []string{appID, key, secret, tokenID, f.tenantA.ID, "a.example"}
@@ -249,6 +315,9 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 		},
 		"PUT /api/v1/apps/{app_id}/webhooks": func() answer {
 			return f.do(f.tokenB, "PUT", "/api/v1/apps/"+appID+"/webhooks", `{"webhooks":[]}`)
+		},
+		"GET /api/v1/apps/{app_id}/webhooks/deliveries": func() answer {
+			return f.do(f.tokenB, "GET", "/api/v1/apps/"+appID+"/webhooks/deliveries", "")
 		},
 		"GET /api/v1/audit":  func() answer { return f.do(f.tokenB, "GET", "/api/v1/audit", "") },
 		"GET /api/v1/tokens": func() answer { return f.do(f.tokenB, "GET", "/api/v1/tokens", "") },

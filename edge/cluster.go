@@ -48,9 +48,10 @@ func (s *Server) releaseClusterConnection(c *conn) {
 
 // Departed announces what a dead node can no longer: a presence member's
 // last connection in a channel (member_removed) or a user's last signed-in
-// connection (watchlist offline). The shared state has already forgotten
+// connection (watchlist offline), and the webhooks of the removal. The shared state has already forgotten
 // the entry; see redisbus.Liveness.
 func (s *Server) Departed(ctx context.Context, d bus.Departure) {
+	s.departureWebhooks(ctx, d)
 	if !d.Gone || d.UserID == "" {
 		return
 	}
@@ -60,6 +61,35 @@ func (s *Server) Departed(ctx context.Context, d bus.Departure) {
 	}
 	if err := s.opts.Bus.Publish(ctx, msg); err != nil {
 		s.log.Error("departed node: publish", "app_id", d.AppID, "channel", d.Channel, "err", err)
+	}
+}
+
+// appByID is the part of tenants.Directory that finds the app of a dead
+// node's entry, for its webhooks.
+type appByID interface {
+	AppByID(ctx context.Context, id string) (*tenants.App, error)
+}
+
+// departureWebhooks sends the member_removed and channel_vacated webhooks
+// the dead node would have sent when its sockets closed.
+func (s *Server) departureWebhooks(ctx context.Context, d bus.Departure) {
+	apps, ok := s.opts.Apps.(appByID)
+	if s.opts.Webhooks == nil || d.Channel == "" || !ok {
+		return
+	}
+	app, err := apps.AppByID(ctx, d.AppID)
+	if err != nil {
+		s.log.Warn("departed node: webhooks: app not found", "app_id", d.AppID, "err", err)
+		return
+	}
+	presence := d.UserID != ""
+	if presence && d.Gone {
+		s.memberWebhook(app, protocol.WebhookMemberRemoved, d.Channel, d.UserID)
+	}
+	// A presence removal that was not the user's last cannot empty the
+	// channel (as in undoState).
+	if d.Subscriptions == 0 && (!presence || d.Gone) {
+		s.channelWebhook(app, protocol.WebhookChannelVacated, d.Channel)
 	}
 }
 
@@ -76,12 +106,17 @@ type localEntry struct {
 // Reassert adds this node's sockets back to the shared state: after Redis
 // lost its data (a restart without persistence) or after the other nodes
 // took this one for dead, the cluster must count them again. A user whose
-// membership the cluster had lost is announced again with member_added.
-// It returns how many entries it wrote.
+// membership the cluster had lost is announced again to clients with
+// member_added; no webhook is sent (after a Redis restart that would be an
+// occupied for every channel of the cluster). It returns how many entries
+// it wrote.
 func (s *Server) Reassert(ctx context.Context) int {
 	entries := s.hub.entries()
+	// undo[i] is what re-adding entries[i] decided, so that taking it back
+	// below emits no webhook for a transition nobody saw.
+	undo := make([]joined, len(entries))
 	n := 0
-	for _, e := range entries {
+	for i, e := range entries {
 		var err error
 		if e.presence {
 			var u bus.MemberUpdate
@@ -90,8 +125,11 @@ func (s *Server) Reassert(ctx context.Context) int {
 				s.publish(ctx, &bus.Message{AppID: e.appID, Channel: e.channel, Event: protocol.EventMemberAdded,
 					Data: memberAddedData(e.member), ExcludeSocketID: e.socketID})
 			}
+			undo[i] = joined{occupied: u.UserChanged && u.Subscriptions == 1, member: u.UserChanged}
 		} else {
-			_, err = s.opts.State.AddSubscription(ctx, e.appID, e.channel, e.socketID)
+			var count int
+			count, err = s.opts.State.AddSubscription(ctx, e.appID, e.channel, e.socketID)
+			undo[i] = joined{occupied: count == 1}
 		}
 		if err != nil {
 			s.log.Error("reassert: shared state", "app_id", e.appID, "channel", e.channel, "err", err)
@@ -99,11 +137,12 @@ func (s *Server) Reassert(ctx context.Context) int {
 		}
 		n++
 	}
-	// A socket that unsubscribed while this ran may have been added back
-	// after its removal: remove it again.
-	for _, e := range entries {
-		if !s.hub.contains(e.sub) {
-			e.sub.conn.undoState(e.sub)
+	// A socket whose removal from the shared state ran while this was
+	// adding it back is there again: remove it once more. (One whose
+	// removal is still held for the grace period goes when it runs.)
+	for i, e := range entries {
+		if e.sub.stateRemoved.Load() && !s.hub.contains(e.sub) {
+			e.sub.conn.undoState(e.sub, undo[i])
 		}
 	}
 	for _, u := range s.hub.signedIn() {

@@ -35,6 +35,10 @@ type conn struct {
 	lastActive  atomic.Int64 // Server.now() of the last inbound frame
 	pingSent    atomic.Int64 // Server.now() of an unanswered server ping, or 0
 	signedIn    atomic.Bool
+	// current is the app as Revalidate last found it, nil before any
+	// change: app is the snapshot from connect time, read without locks,
+	// and an app's webhooks may change while its sockets stay.
+	current atomic.Pointer[tenants.App]
 
 	// write side
 	wmu           sync.Mutex
@@ -62,7 +66,9 @@ type subscription struct {
 	kind     protocol.Channel
 	userID   string // presence member id
 	userInfo []byte // presence member's user_info, to add it again (Reassert)
-	pos      int    // index in the hub's subscriber slice; guarded by the shard lock
+	// stateRemoved: undoState has removed it from the shared state.
+	stateRemoved atomic.Bool
+	pos          int // index in the hub's subscriber slice; guarded by the shard lock
 }
 
 func newConn(s *Server, ws *gws.Conn, app *tenants.App, reject *protocol.Error) *conn {
@@ -108,7 +114,7 @@ func (e *events) OnClose(ws *gws.Conn, _ error) {
 		return
 	}
 	for _, sub := range c.subs {
-		c.leave(sub)
+		c.leave(sub, true)
 	}
 	c.signOut()
 	c.am.connections.Dec()

@@ -45,7 +45,7 @@ func FuzzHandleFrame(f *testing.F) {
 		c.handle(append(append([]byte(`{"event":"client-x","channel":"private-a","data":`), b...), '}'))
 		c.handle(append(append([]byte(`{"event":"pusher:subscribe","data":`), b...), '}'))
 		for _, sub := range c.subs {
-			c.leave(sub)
+			c.leave(sub, true)
 		}
 	})
 }

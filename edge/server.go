@@ -69,6 +69,10 @@ type Options struct {
 	// Connections, when set, enforces max_connections across the cluster
 	// instead of per node.
 	Connections clusterConnections
+	// Webhooks receives channel_occupied/vacated, member_added/removed,
+	// client_event, cache_miss and subscription_count events of apps
+	// whose webhooks ask for them; nil turns webhooks off.
+	Webhooks Webhooks
 }
 
 func (o Options) withDefaults() Options {

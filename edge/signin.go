@@ -177,6 +177,7 @@ func (c *conn) clientEvent(f protocol.ClientFrame) {
 		c.sendError(protocol.ErrClientEventRateLimit, f.Channel)
 	default:
 		c.publish(&bus.Message{AppID: app.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, UserID: sub.userID, ExcludeSocketID: c.socketID})
+		c.clientEventWebhook(f, sub.userID)
 	}
 }
 

@@ -96,7 +96,7 @@ func (c *conn) subscribe(data json.RawMessage) {
 	}
 
 	ctx := c.srv.ctx
-	firstMember := false
+	var j joined
 	if kind.Kind == protocol.KindPresence {
 		var u bus.MemberUpdate
 		u, err = c.srv.opts.State.AddMember(ctx, app.ID, ch, c.socketID, member, app.MaxPresenceMembersPerChannel)
@@ -105,9 +105,12 @@ func (c *conn) subscribe(data json.RawMessage) {
 				strconv.Itoa(app.MaxPresenceMembersPerChannel) + " members)"})
 			return
 		}
-		firstMember = u.UserChanged
+		// A channel's first socket is also its user's first one.
+		j = joined{occupied: u.UserChanged && u.Subscriptions == 1, member: u.UserChanged}
 	} else {
-		_, err = c.srv.opts.State.AddSubscription(ctx, app.ID, ch, c.socketID)
+		var n int
+		n, err = c.srv.opts.State.AddSubscription(ctx, app.ID, ch, c.socketID)
+		j.occupied = n == 1
 	}
 	if err != nil {
 		c.srv.log.Error("subscribe: shared state", "app_id", app.ID, "channel", ch, "err", err)
@@ -116,7 +119,7 @@ func (c *conn) subscribe(data json.RawMessage) {
 	}
 	frames, e := c.welcomeFrames(sub)
 	if e != nil {
-		c.undoState(sub)
+		c.undoState(sub, j)
 		c.rejectSubscription(ch, *e)
 		return
 	}
@@ -130,9 +133,13 @@ func (c *conn) subscribe(data json.RawMessage) {
 			c.srv.log.Error("subscribe: bus listen", "app_id", app.ID, "channel", ch, "err", err)
 		}
 	}
-	if firstMember {
+	if j.occupied {
+		c.srv.channelWebhook(c.webhookApp(), protocol.WebhookChannelOccupied, ch)
+	}
+	if j.member {
 		data := memberAddedData(member)
 		c.publish(&bus.Message{AppID: app.ID, Channel: ch, Event: protocol.EventMemberAdded, Data: data, ExcludeSocketID: c.socketID})
+		c.srv.memberWebhook(c.webhookApp(), protocol.WebhookMemberAdded, ch, member.UserID)
 	}
 	c.countChanged(sub)
 }
@@ -212,6 +219,7 @@ func (c *conn) welcomeFrames(sub *subscription) ([][]byte, *subscriptionError) {
 			fallthrough
 		case !ok:
 			frames = append(frames, eventFrame(protocol.EventCacheMiss, ch, nil, ""))
+			c.srv.channelWebhook(c.webhookApp(), protocol.WebhookCacheMiss, ch)
 		default:
 			frames = append(frames, eventFrame(ev.Event, ch, ev.Data, ""))
 		}
@@ -272,13 +280,23 @@ func (c *conn) unsubscribe(data json.RawMessage) {
 		return
 	}
 	if sub := c.subs[d.Channel]; sub != nil {
-		c.leave(sub)
+		c.leave(sub, false)
 	}
 }
 
 // leave ends a subscription: the socket stops receiving the channel at
-// once; the shared state forgets it (presence: after the grace period).
-func (c *conn) leave(sub *subscription) {
+// once; the shared state forgets it after the grace period for presence
+// channels, and for other channels when the socket disconnected.
+//
+// The grace on a disconnect keeps a page reload (a new socket subscribing
+// within the grace) from producing a channel_vacated/occupied pair. The
+// removal itself is held back, rather than the vacated decision: the
+// count then never reaches zero during the reload, so no node sees a
+// transition, and every transition that does happen is still decided
+// atomically by the shared state. A vacated held back on one node could
+// not see an occupied decided on another. An explicit unsubscribe is the
+// client's decision and takes effect at once.
+func (c *conn) leave(sub *subscription, disconnect bool) {
 	delete(c.subs, sub.channel)
 	c.am.subscriptions.Dec()
 	ctx, appID, ch := c.srv.ctx, c.app.ID, sub.channel
@@ -288,15 +306,22 @@ func (c *conn) leave(sub *subscription) {
 		}
 	}
 	if sub.kind.Kind != protocol.KindPresence {
-		c.undoState(sub)
-		c.countChanged(sub)
+		remove := func() {
+			c.undoState(sub, joined{})
+			c.countChanged(sub)
+		}
+		if !disconnect || c.srv.opts.PresenceGrace <= 0 {
+			remove()
+			return
+		}
+		c.srv.delay.after("s\x00"+appID+"\x00"+ch+"\x00"+c.socketID, c.srv.opts.PresenceGrace, remove)
 		return
 	}
 	if c.leaving == nil {
 		c.leaving = make(map[string]string, 1)
 	}
 	c.leaving[ch] = sub.userID
-	c.srv.delay.after(c.removalKey(ch, sub.userID), c.srv.opts.PresenceGrace, func() { c.undoState(sub) })
+	c.srv.delay.after(c.removalKey(ch, sub.userID), c.srv.opts.PresenceGrace, func() { c.undoState(sub, joined{}) })
 }
 
 func (c *conn) removalKey(ch, userID string) string {
@@ -304,22 +329,48 @@ func (c *conn) removalKey(ch, userID string) string {
 }
 
 // undoState removes the subscription from the shared state, announcing a
-// presence member's departure when it was the user's last socket.
-func (c *conn) undoState(sub *subscription) {
-	ctx, appID, ch := c.srv.ctx, c.app.ID, sub.channel
+// presence member's departure when it was the user's last socket and the
+// channel's vacancy when it was the last socket. undo is what the add
+// decided when a failed subscription is being taken back (see
+// leftUndoing), zero otherwise.
+func (c *conn) undoState(sub *subscription, undo joined) {
+	s, app, ch := c.srv, c.app, sub.channel
+	var vacated, gone bool
 	if sub.kind.Kind != protocol.KindPresence {
-		if _, err := c.srv.opts.State.RemoveSubscription(ctx, appID, ch, c.socketID); err != nil {
-			c.srv.log.Error("unsubscribe: shared state", "app_id", appID, "channel", ch, "err", err)
+		n, err := s.opts.State.RemoveSubscription(s.ctx, app.ID, ch, c.socketID)
+		if err != nil {
+			s.log.Error("unsubscribe: shared state", "app_id", app.ID, "channel", ch, "err", err)
+			return
 		}
-		return
+		vacated = n == 0
+	} else {
+		u, err := s.opts.State.RemoveMember(s.ctx, app.ID, ch, c.socketID, sub.userID)
+		if err != nil {
+			s.log.Error("unsubscribe: presence", "app_id", app.ID, "channel", ch, "err", err)
+			return
+		}
+		// Only a removal that took the user's last socket can empty the
+		// channel; this also ignores a count of 0 for a socket that was
+		// not there.
+		gone, vacated = u.UserChanged, u.UserChanged && u.Subscriptions == 0
 	}
-	u, err := c.srv.opts.State.RemoveMember(ctx, appID, ch, c.socketID, sub.userID)
-	if err != nil {
-		c.srv.log.Error("unsubscribe: presence", "app_id", appID, "channel", ch, "err", err)
-		return
+	sub.stateRemoved.Store(true)
+	if gone {
+		c.publish(&bus.Message{AppID: app.ID, Channel: ch, Event: protocol.EventMemberRemoved, Data: memberRemovedData(sub.userID)})
 	}
-	if u.UserChanged {
-		c.publish(&bus.Message{AppID: appID, Channel: ch, Event: protocol.EventMemberRemoved, Data: memberRemovedData(sub.userID)})
+	occupied, vacated, added, removed := leftUndoing(undo, vacated, gone)
+	app = c.webhookApp()
+	if occupied {
+		s.channelWebhook(app, protocol.WebhookChannelOccupied, ch)
+	}
+	if added {
+		s.memberWebhook(app, protocol.WebhookMemberAdded, ch, sub.userID)
+	}
+	if removed {
+		s.memberWebhook(app, protocol.WebhookMemberRemoved, ch, sub.userID)
+	}
+	if vacated {
+		s.channelWebhook(app, protocol.WebhookChannelVacated, ch)
 	}
 }
 
@@ -340,6 +391,7 @@ func (c *conn) countChanged(sub *subscription) {
 		if err := s.opts.Bus.Publish(s.ctx, msg); err != nil {
 			s.log.Error("subscription count: publish", "app_id", appID, "channel", ch, "err", err)
 		}
+		s.subscriptionCountWebhook(c.webhookApp(), ch, counts.Subscriptions)
 	})
 }
 

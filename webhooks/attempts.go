@@ -1,16 +1,21 @@
 package webhooks
 
 import (
+	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Attempt is the record of one delivery attempt.
 type Attempt struct {
-	AppID   string        `json:"app_id"`
-	URL     string        `json:"url"`
-	Attempt int           `json:"attempt"` // 1 for the first try
-	Events  int           `json:"events"`
+	AppID   string `json:"app_id"`
+	URL     string `json:"url"`
+	Attempt int    `json:"attempt"` // 1 for the first try
+	Events  int    `json:"events"`
+	// Names are the payload's event names, in order.
+	Names   []string      `json:"event_names"`
 	Time    time.Time     `json:"time"`
 	Status  int           `json:"status,omitempty"` // HTTP status; 0 if none came
 	Latency time.Duration `json:"latency_ns"`
@@ -25,8 +30,21 @@ type Endpoint struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// Attempts keeps the latest attempts of each app in a bounded ring, in
-// memory, plus each endpoint's run of failures. Safe for concurrent use.
+// AttemptLog is where the worker records its attempts and the management
+// API reads them: the latest attempts of each app, newest first, and each
+// endpoint's run of failures. An endpoint is failing once failingAfter
+// consecutive attempts failed, until one succeeds.
+type AttemptLog interface {
+	Record(ctx context.Context, a Attempt, failingAfter int) error
+	Deliveries(ctx context.Context, appID string, limit int) ([]Attempt, error)
+	Endpoints(ctx context.Context, appID string) ([]Endpoint, error)
+}
+
+var _ AttemptLog = (*Attempts)(nil)
+
+// Attempts is the AttemptLog in memory: each node keeps its own. It holds
+// the latest attempts of each app in a bounded ring plus each endpoint's
+// run of failures. Safe for concurrent use.
 type Attempts struct {
 	size int
 	mu   sync.Mutex
@@ -47,7 +65,8 @@ func NewAttempts(size int) *Attempts {
 	return &Attempts{size: size, apps: map[string]*appAttempts{}}
 }
 
-func (a *Attempts) record(r Attempt, failingAfter int) {
+// Record implements AttemptLog.
+func (a *Attempts) Record(_ context.Context, r Attempt, failingAfter int) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	aa, ok := a.apps[r.AppID]
@@ -68,20 +87,22 @@ func (a *Attempts) record(r Attempt, failingAfter int) {
 	}
 	if r.Error == "" {
 		e.Failures, e.Failing, e.LastError = 0, false, ""
-		return
+		return nil
 	}
 	e.Failures++
 	e.LastError = r.Error
 	e.Failing = e.Failures >= failingAfter
+	return nil
 }
 
-// Deliveries returns up to limit of the app's latest attempts, newest first.
-func (a *Attempts) Deliveries(appID string, limit int) []Attempt {
+// Deliveries implements AttemptLog: up to limit of the app's latest
+// attempts, newest first (all it keeps if limit <= 0).
+func (a *Attempts) Deliveries(_ context.Context, appID string, limit int) ([]Attempt, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	aa, ok := a.apps[appID]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	n := len(aa.ring)
 	if limit <= 0 || limit > n {
@@ -91,20 +112,22 @@ func (a *Attempts) Deliveries(appID string, limit int) []Attempt {
 	for i := 1; i <= limit; i++ {
 		out = append(out, aa.ring[(aa.next-i+n)%n])
 	}
-	return out
+	return out, nil
 }
 
-// Endpoints returns the health of the app's webhook URLs seen so far.
-func (a *Attempts) Endpoints(appID string) []Endpoint {
+// Endpoints implements AttemptLog: the health of the app's webhook URLs
+// seen so far, by URL.
+func (a *Attempts) Endpoints(_ context.Context, appID string) ([]Endpoint, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	aa, ok := a.apps[appID]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	out := make([]Endpoint, 0, len(aa.endpoints))
 	for _, e := range aa.endpoints {
 		out = append(out, *e)
 	}
-	return out
+	slices.SortFunc(out, func(x, y Endpoint) int { return strings.Compare(x.URL, y.URL) })
+	return out, nil
 }

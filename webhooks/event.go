@@ -3,8 +3,9 @@
 // tenants only; edge, restapi, billing and dashboard reach it through small
 // interfaces they declare and cmd/switchboard wires.
 //
-// This first step holds the event model, the per-URL filters and the signed
-// request; the durable queue and the delivery worker come next.
+// It holds the per-URL filters, the signed request, the Notifier (a
+// bounded, non-blocking hand-off from socket paths into the durable
+// Queue) and the delivery Worker with its attempt records.
 package webhooks
 
 import (
@@ -23,31 +24,18 @@ import (
 
 // Event names, as tenants.WebhookEventTypes lists them.
 const (
-	ChannelOccupied   = "channel_occupied"
-	ChannelVacated    = "channel_vacated"
-	MemberAdded       = "member_added"
-	MemberRemoved     = "member_removed"
-	ClientEvent       = "client_event"
-	CacheMiss         = "cache_miss"
-	SubscriptionCount = "subscription_count"
+	ChannelOccupied   = protocol.WebhookChannelOccupied
+	ChannelVacated    = protocol.WebhookChannelVacated
+	MemberAdded       = protocol.WebhookMemberAdded
+	MemberRemoved     = protocol.WebhookMemberRemoved
+	ClientEvent       = protocol.WebhookClientEvent
+	CacheMiss         = protocol.WebhookCacheMiss
+	SubscriptionCount = protocol.WebhookSubscriptionCount
 )
 
-// Event is one entry of a webhook body's "events" array. Fields a kind does
-// not use stay empty and are left out of the JSON.
-type Event struct {
-	Name    string `json:"name"`
-	Channel string `json:"channel"`
-	// UserID is set on member events and on client events of presence channels.
-	UserID string `json:"user_id,omitempty"`
-	// Event, Data and SocketID are set on client_event only. Data is a string:
-	// the JSON encoding of what the client sent, or the string itself (§6.2,
-	// the spec's decision on the TODO about Pusher's typing).
-	Event    string `json:"event,omitempty"`
-	Data     string `json:"data,omitempty"`
-	SocketID string `json:"socket_id,omitempty"`
-	// SubscriptionCount is set on subscription_count only.
-	SubscriptionCount *int `json:"subscription_count,omitempty"`
-}
+// Event is one entry of a webhook body's "events" array; the type lives in
+// protocol so that producers (edge) need not import this package.
+type Event = protocol.WebhookEvent
 
 // Payload is a webhook request body.
 type Payload struct {

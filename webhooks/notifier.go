@@ -21,9 +21,11 @@ type NotifierOptions struct {
 	BatchWindow time.Duration
 	// MaxBatch caps the events in one request (100).
 	MaxBatch int
-	// Trusted says whether an app's webhook URLs came from the operator's
-	// apps file (trusted as written); nil means none is.
-	Trusted  func(app *tenants.App) bool
+	// Trusted says whether a webhook URL of an app came from the operator
+	// (the apps file) and may reach private addresses; nil means none is.
+	// It is asked per URL, not per app, because a tenant may later replace
+	// the webhooks of an app the operator seeded.
+	Trusted  func(app *tenants.App, url string) bool
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 }
@@ -92,8 +94,9 @@ type batch struct {
 	events  []Event
 }
 
-// Run writes buffered events to the queue until ctx is done, then flushes
-// what it holds with a short grace.
+// Run writes buffered events to the queue until ctx is done, then writes
+// what is still buffered and every open batch: the caller stops it after
+// the edge has drained, whose last removals are events too.
 func (n *Notifier) Run(ctx context.Context) error {
 	batches := map[batchKey]*batch{}
 	tick := time.NewTicker(n.o.BatchWindow / 2)
@@ -102,34 +105,40 @@ func (n *Notifier) Run(ctx context.Context) error {
 		delete(batches, k)
 		n.add(context.WithoutCancel(ctx), k, b.app, b.trusted, b.first, b.events)
 	}
+	take := func(x notice) {
+		for _, w := range x.app.Webhooks {
+			if !Wants(w, x.ev) {
+				continue
+			}
+			trusted := n.o.Trusted != nil && n.o.Trusted(x.app, w.URL)
+			k := batchKey{x.app.ID, w.URL}
+			if !x.app.BatchWebhooks {
+				n.add(context.WithoutCancel(ctx), k, x.app, trusted, x.at, []Event{x.ev})
+				continue
+			}
+			b, ok := batches[k]
+			if !ok {
+				b = &batch{app: x.app, trusted: trusted, first: x.at}
+				batches[k] = b
+			}
+			b.events = append(b.events, x.ev)
+			if len(b.events) >= n.o.MaxBatch {
+				flush(k, b)
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			for len(n.in) > 0 { // only Run receives, so this never blocks
+				take(<-n.in)
+			}
 			for k, b := range batches {
 				flush(k, b)
 			}
 			return nil
 		case x := <-n.in:
-			trusted := n.o.Trusted != nil && n.o.Trusted(x.app)
-			for _, w := range x.app.Webhooks {
-				if !Wants(w, x.ev) {
-					continue
-				}
-				k := batchKey{x.app.ID, w.URL}
-				if !x.app.BatchWebhooks {
-					n.add(ctx, k, x.app, trusted, x.at, []Event{x.ev})
-					continue
-				}
-				b, ok := batches[k]
-				if !ok {
-					b = &batch{app: x.app, trusted: trusted, first: x.at}
-					batches[k] = b
-				}
-				b.events = append(b.events, x.ev)
-				if len(b.events) >= n.o.MaxBatch {
-					flush(k, b)
-				}
-			}
+			take(x)
 		case now := <-tick.C:
 			for k, b := range batches {
 				if now.Sub(b.first) >= n.o.BatchWindow {

@@ -94,3 +94,40 @@ func TestNotifierBatches(t *testing.T) {
 		t.Fatalf("5 events in %d requests: not batched", len(jobs))
 	}
 }
+
+// Trust is per URL: a URL the operator wrote may reach private addresses,
+// one a tenant added to the same app may not.
+func TestNotifierTrustsPerURL(t *testing.T) {
+	q := webhooks.NewMemoryQueue(time.Hour)
+	n := runNotifier(t, webhooks.NotifierOptions{Queue: q, Registry: prometheus.NewRegistry(),
+		Trusted: func(app *tenants.App, url string) bool { return app.ID == "1" && url == "http://10.0.0.1/ops" }})
+	app := &tenants.App{ID: "1", Webhooks: []tenants.Webhook{
+		{URL: "http://10.0.0.1/ops", EventTypes: []string{"channel_occupied"}},
+		{URL: "http://10.0.0.2/tenant", EventTypes: []string{"channel_occupied"}},
+	}}
+	n.Notify(app, webhooks.Event{Name: webhooks.ChannelOccupied, Channel: "c"})
+	for _, j := range readAll(t, q, 2) {
+		if j.Trusted != (j.URL == "http://10.0.0.1/ops") {
+			t.Errorf("%s trusted = %v", j.URL, j.Trusted)
+		}
+	}
+}
+
+// Events still buffered when Run is stopped (the edge's drain emits its
+// last vacated events just before) are written to the queue, not lost.
+func TestNotifierStopWritesWhatItHolds(t *testing.T) {
+	q := webhooks.NewMemoryQueue(time.Hour)
+	n := webhooks.NewNotifier(webhooks.NotifierOptions{Queue: q, Registry: prometheus.NewRegistry()})
+	app := &tenants.App{ID: "1", Webhooks: []tenants.Webhook{{URL: "http://a/h", EventTypes: []string{"channel_vacated"}}}}
+	for i := range 3 {
+		n.Notify(app, webhooks.Event{Name: webhooks.ChannelVacated, Channel: fmt.Sprint("c", i)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := n.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := q.Len(context.Background()); l != 3 {
+		t.Fatalf("%d jobs queued, want 3", l)
+	}
+}

@@ -13,3 +13,7 @@ func TestMemoryQueue(t *testing.T) {
 		return webhooks.NewMemoryQueue(claimIdle)
 	})
 }
+
+func TestMemoryAttempts(t *testing.T) {
+	queuetest.RunAttempts(t, func(t *testing.T, size int) webhooks.AttemptLog { return webhooks.NewAttempts(size) })
+}

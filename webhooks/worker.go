@@ -46,7 +46,7 @@ type WorkerOptions struct {
 	FailingAfter int
 	Log          *slog.Logger
 	Registry     prometheus.Registerer
-	Attempts     *Attempts // where attempts are recorded; a new ring of 100 per app if nil
+	Attempts     AttemptLog // where attempts are recorded; a new in-memory ring of 100 per app if nil
 }
 
 // Worker delivers jobs from the queue: at-least-once, signed, retried with
@@ -57,6 +57,7 @@ type Worker struct {
 	guarded  *http.Client
 	mu       sync.Mutex
 	perURL   map[string]chan struct{}
+	lanes    map[string]chan struct{} // lane → done channel of its latest job
 	attempts *prometheus.CounterVec
 	latency  prometheus.Histogram
 	depth    prometheus.GaugeFunc
@@ -91,7 +92,7 @@ func NewWorker(o WorkerOptions) *Worker {
 	if o.Attempts == nil {
 		o.Attempts = NewAttempts(100)
 	}
-	w := &Worker{o: o, perURL: map[string]chan struct{}{}}
+	w := &Worker{o: o, perURL: map[string]chan struct{}{}, lanes: map[string]chan struct{}{}}
 	w.trusted = &http.Client{Timeout: o.Timeout, CheckRedirect: noRedirect}
 	w.guarded = w.trusted
 	if !o.AllowPrivate {
@@ -166,10 +167,19 @@ func (w *Worker) Run(ctx context.Context) error {
 			if i > 0 {
 				slots <- struct{}{}
 			}
+			prev, done := w.enter(j)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
+				defer w.leave(j, done)
+				if prev != nil {
+					select {
+					case <-prev:
+					case <-ctx.Done():
+						return
+					}
+				}
 				w.handle(ctx, j)
 			}()
 		}
@@ -186,6 +196,50 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// lane orders first attempts: jobs of one URL and channel (of one URL,
+// for a batch) are attempted one after the other, in the order this
+// worker read them, so a receiver sees a channel's occupied before its
+// vacated (spec §6.3: in order when no retry is involved). Retries go
+// out of order, as the spec allows, so a failing job holds up no other.
+// Different channels of one URL still go in parallel, up to PerURL.
+func lane(j Job) string {
+	if j.Attempt > 0 {
+		return ""
+	}
+	if len(j.Payload.Events) == 1 {
+		return j.URL + "\x00" + j.Payload.Events[0].Channel
+	}
+	return j.URL
+}
+
+// enter is called in read order: it returns the done channel of the
+// job before j in its lane (nil if none) and j's own.
+func (w *Worker) enter(j Job) (prev, done chan struct{}) {
+	k := lane(j)
+	if k == "" {
+		return nil, nil
+	}
+	done = make(chan struct{})
+	w.mu.Lock()
+	prev = w.lanes[k]
+	w.lanes[k] = done
+	w.mu.Unlock()
+	return prev, done
+}
+
+func (w *Worker) leave(j Job, done chan struct{}) {
+	if done == nil {
+		return
+	}
+	k := lane(j)
+	w.mu.Lock()
+	if w.lanes[k] == done {
+		delete(w.lanes, k)
+	}
+	w.mu.Unlock()
+	close(done)
 }
 
 func (w *Worker) slot(url string) chan struct{} {
@@ -257,6 +311,10 @@ func (w *Worker) backoff(attempt int) time.Duration {
 func (w *Worker) attempt(ctx context.Context, j Job) error {
 	start := time.Now()
 	rec := Attempt{AppID: j.AppID, URL: j.URL, Attempt: j.Attempt + 1, Time: start, Events: len(j.Payload.Events)}
+	rec.Names = make([]string, len(j.Payload.Events))
+	for i, e := range j.Payload.Events {
+		rec.Names[i] = e.Name
+	}
 	err := w.send(ctx, j, &rec)
 	rec.Latency = time.Since(start)
 	w.latency.Observe(rec.Latency.Seconds())
@@ -267,7 +325,9 @@ func (w *Worker) attempt(ctx context.Context, j Job) error {
 		w.attempts.WithLabelValues("ok").Inc()
 	}
 	if ctx.Err() == nil {
-		w.o.Attempts.record(rec, w.o.FailingAfter)
+		if rerr := w.o.Attempts.Record(ctx, rec, w.o.FailingAfter); rerr != nil {
+			w.o.Log.Warn("webhooks: record attempt", "app_id", j.AppID, "err", rerr)
+		}
 	}
 	return err
 }

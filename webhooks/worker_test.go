@@ -2,8 +2,10 @@ package webhooks_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,7 +90,7 @@ func TestWorkerRetriesUntilDelivered(t *testing.T) {
 	if badSig.Load() != 0 {
 		t.Errorf("%d requests with a bad signature", badSig.Load())
 	}
-	d := att.Deliveries("1", 10)
+	d, _ := att.Deliveries(context.Background(), "1", 10)
 	if len(d) != 3 || d[0].Status != 200 || d[0].Attempt != 3 || d[2].Status != 500 || d[2].Error == "" {
 		t.Fatalf("attempts = %+v", d)
 	}
@@ -142,16 +144,70 @@ func TestUntrustedURLCannotReachLoopback(t *testing.T) {
 		BaseBackoff: time.Hour, MaxBackoff: time.Hour, RetryFor: time.Millisecond, Registry: prometheus.NewRegistry()})
 	_ = q.Add(context.Background(), newJob(srv.URL, false))
 	eventually(t, 20*time.Second, func() error {
-		if len(att.Deliveries("1", 1)) == 0 {
+		if d, _ := att.Deliveries(context.Background(), "1", 1); len(d) == 0 {
 			return fmt.Errorf("no attempt recorded")
 		}
 		return nil
 	})
-	d := att.Deliveries("1", 1)[0]
+	ds, _ := att.Deliveries(context.Background(), "1", 1)
+	d := ds[0]
 	if !strings.Contains(d.Error, "private") || calls.Load() != 0 {
 		t.Fatalf("attempt %+v, receiver calls %d", d, calls.Load())
 	}
-	if e := att.Endpoints("1"); len(e) != 1 || !e[0].Failing || e[0].LastError == "" {
+	if e, _ := att.Endpoints(context.Background(), "1"); len(e) != 1 || !e[0].Failing || e[0].LastError == "" {
 		t.Fatalf("endpoints = %+v", e)
+	}
+}
+
+// First attempts of one channel's events reach a URL in the order they
+// were queued, however the receiver's answers are timed; other channels
+// are not held up behind them.
+func TestWorkerKeepsAChannelsOrder(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p webhooks.Payload
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Error(err)
+			return
+		}
+		time.Sleep(time.Duration(rand.N(3)) * time.Millisecond)
+		mu.Lock()
+		for _, e := range p.Events {
+			got[e.Channel] = append(got[e.Channel], e.Name)
+		}
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	q := webhooks.NewMemoryQueue(time.Minute)
+	var want []string
+	for i := range 30 {
+		name := webhooks.ChannelOccupied
+		if i%2 == 1 {
+			name = webhooks.ChannelVacated
+		}
+		want = append(want, name)
+		for _, ch := range []string{"a", "b"} {
+			j := webhooks.Job{AppID: "1", URL: srv.URL, Trusted: true,
+				Payload: webhooks.NewPayload(time.Now(), webhooks.Event{Name: name, Channel: ch})}
+			if err := q.Add(context.Background(), j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	startWorker(t, webhooks.WorkerOptions{Queue: q, Apps: testApps, PerURL: 8, Registry: prometheus.NewRegistry()})
+	eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got["a"]) < 30 || len(got["b"]) < 30 {
+			return fmt.Errorf("%d and %d of 30", len(got["a"]), len(got["b"]))
+		}
+		return nil
+	})
+	for _, ch := range []string{"a", "b"} {
+		if strings.Join(got[ch], ",") != strings.Join(want, ",") {
+			t.Fatalf("channel %s got %v", ch, got[ch])
+		}
 	}
 }

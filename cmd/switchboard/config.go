@@ -41,6 +41,9 @@ type serveConfig struct {
 	TimestampWindow          time.Duration
 	MaxRequestBytes          int64
 
+	// webhooks (webhooks.go)
+	WebhooksAllowPrivate bool
+
 	// bus (redis.go)
 	RedisURL    string
 	RedisPrefix string
@@ -78,6 +81,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long clients get to leave after 4200 before the process exits")
 	fs.DurationVar(&c.TimestampWindow, "timestamp-window", 600*time.Second, "HTTP API: accepted distance of auth_timestamp from the server clock")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
+	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let webhook URLs set through the management API or CLI reach private, loopback and link-local addresses (apps-file URLs always may)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.DurationVar(&c.NodeTimeout, "node-timeout", 15*time.Second, "with --redis-url: a node silent this long is taken for dead and its sockets are removed from the shared state (member_removed sent); nodes heartbeat every third of it")

@@ -21,6 +21,9 @@ type busBackend struct {
 	kind  string
 	bus   bus.Bus
 	state bus.State
+	// rdb is the Redis client on Redis, nil in memory; the webhook queue
+	// shares it.
+	rdb redis.UniversalClient
 	// attach joins the node's local receiver to the bus.
 	attach func(bus.Handler) (detach func())
 	// healthy reports whether the node reaches the other nodes.
@@ -63,7 +66,7 @@ func openBus(ctx context.Context, cfg serveConfig, nodeID uint32, log *slog.Logg
 	}
 	state := redisbus.NewState(rdb, cfg.RedisPrefix, nodeName(nodeID))
 	return &busBackend{
-		kind: "redis", bus: b, state: state, attach: b.Attach, healthy: b.Healthy,
+		kind: "redis", bus: b, state: state, rdb: rdb, attach: b.Attach, healthy: b.Healthy,
 		close:       func() { _ = b.Close(); _ = rdb.Close() },
 		connections: state, rates: redisbus.NewRates(state),
 		liveness: func(node *edge.Server) *redisbus.Liveness {

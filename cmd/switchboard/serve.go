@@ -35,37 +35,40 @@ func newLogger(cfg serveConfig, w io.Writer) *slog.Logger {
 }
 
 // loadApps seeds the store from the apps file, or with the development
-// app when nothing is configured.
-func loadApps(ctx context.Context, cfg serveConfig, store tenants.Store, log *slog.Logger) error {
+// app when nothing is configured; it returns the apps of the file.
+func loadApps(ctx context.Context, cfg serveConfig, store tenants.Store, log *slog.Logger) ([]*tenants.App, error) {
+	var apps []*tenants.App
 	if cfg.AppsFile != "" {
-		apps, warnings, err := tenants.LoadAppsFile(cfg.AppsFile)
+		var warnings []string
+		var err error
+		apps, warnings, err = tenants.LoadAppsFile(cfg.AppsFile)
 		for _, w := range warnings {
 			log.Warn("apps file: "+w, "file", cfg.AppsFile)
 		}
 		if err != nil {
-			return fmt.Errorf("--apps-file: %w", err)
+			return nil, fmt.Errorf("--apps-file: %w", err)
 		}
 		n, err := tenants.Seed(ctx, store, apps)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		log.Info("apps loaded", "file", cfg.AppsFile, "added", n, "in_file", len(apps))
 	}
 	existing, err := store.Apps(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(existing) == 0 && cfg.DB.DatabaseURL != "" {
 		log.Warn("no apps in the database: create one with `switchboard apps create` (the development app is only made in memory)")
 	} else if len(existing) == 0 {
 		dev := tenants.DevApp()
 		if _, err := store.CreateAppIfAbsent(ctx, dev); err != nil {
-			return err
+			return nil, err
 		}
 		log.Warn("!!! NO APPS CONFIGURED: created the DEVELOPMENT app: app_id=app-id key=app-key secret=app-secret. " +
 			"These credentials are public and for development only; configure real apps with --apps-file before exposing this server.")
 	}
-	return nil
+	return apps, nil
 }
 
 func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
@@ -89,7 +92,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return err
 	}
 	defer cp.close()
-	if err := loadApps(ctx, cfg, cp.store, log); err != nil {
+	fileApps, err := loadApps(ctx, cfg, cp.store, log)
+	if err != nil {
 		return err
 	}
 	if cfg.DB.DatabaseURL == "" {
@@ -113,6 +117,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, reg, log)
+	if err != nil {
+		return err
+	}
 
 	edgeOpts := edge.Options{
 		Apps: dir, Bus: bb.bus, State: state, Logger: log.With("component", "edge"), Registry: reg, NodeID: nodeID,
@@ -123,6 +131,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
 		PresenceGrace:            orDisabled(cfg.PresenceGrace),
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
+		Webhooks:                 hooks.notifier,
 	}
 	apiOpts := restapi.Options{
 		Apps:            dir,
@@ -147,7 +156,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("/apps/", api.Handler())
-	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management")}))
+	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
+		Webhooks: deliveriesView{hooks.attempts}}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {
@@ -229,6 +239,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		// draining node for dead.
 		g.Go(func() error { return liveness.Run(sweepCtx) })
 	}
+	stopHooks := hooks.start(g)
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -256,6 +267,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 				log.Warn("leaving the cluster: the others will remove this node's state after --node-timeout", "err", err)
 			}
 		}
+		stopHooks(dctx)
 		for _, l := range servers[1:] {
 			l.shutdown(dctx)
 		}

@@ -1,4 +1,5 @@
-// Package queuetest is the conformance suite every webhooks.Queue passes.
+// Package queuetest holds the conformance suites every webhooks.Queue and
+// every webhooks.AttemptLog pass.
 package queuetest
 
 import (

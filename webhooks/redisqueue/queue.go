@@ -1,7 +1,8 @@
 // Package redisqueue is the webhooks.Queue on Redis Streams: one stream, one
 // consumer group; each node reads as its own consumer, and XAUTOCLAIM moves
-// jobs a dead node left unacked to a live one. It imports webhooks, never the
-// other way round.
+// jobs a dead node left unacked to a live one. It also holds the
+// webhooks.AttemptLog on Redis (attempts.go), so every node shows every
+// node's attempts. It imports webhooks, never the other way round.
 package redisqueue
 
 import (

@@ -23,3 +23,10 @@ func TestQueue(t *testing.T) {
 		return q
 	})
 }
+
+func TestAttempts(t *testing.T) {
+	queuetest.RunAttempts(t, func(t *testing.T, size int) webhooks.AttemptLog {
+		rdb := redistest.Client(t)
+		return redisqueue.NewAttempts(rdb, redistest.Prefix(t, rdb), size)
+	})
+}
