@@ -1,0 +1,172 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ClusterShards is how many primaries Cluster starts: enough that
+// channels spread over more than one, few enough to start in a second.
+const ClusterShards = 3
+
+// Cluster starts a Redis Cluster of its own for this test — ClusterShards
+// primaries, no replicas, nothing persisted — and returns a client on it.
+// Every process is killed and its directory removed when the test ends,
+// so tests need no key prefix on it. It skips without redis-server and
+// redis-cli, except under CI=true, where it fails.
+func Cluster(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	server, cli := binary(t, "redis-server"), binary(t, "redis-cli")
+	dir := t.TempDir()
+	ports := clusterPorts(t, ClusterShards)
+	addrs := make([]string, len(ports))
+	for i, port := range ports {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
+		startNode(t, server, dir, port)
+	}
+	for _, a := range addrs {
+		waitNode(t, a, 10*time.Second, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	// redis-cli returns once the slots are assigned; a node says ok only
+	// when it has heard from the others that every slot is served.
+	for _, a := range addrs {
+		waitNode(t, a, 15*time.Second, func(ctx context.Context, c *redis.Client) error {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") {
+				return fmt.Errorf("cluster not ok yet:\n%s", info)
+			}
+			return nil
+		})
+	}
+
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { cc.Close() }) // before the kills: cleanups run last first
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	// Until the client's view has every primary, routing may still fail.
+	for {
+		n := 0
+		if shards, err := cc.ClusterShards(ctx2).Result(); err == nil {
+			for _, s := range shards {
+				if len(s.Slots) > 0 {
+					n++
+				}
+			}
+		}
+		if n == ClusterShards && cc.ForEachMaster(ctx2, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() }) == nil {
+			break
+		}
+		if ctx2.Err() != nil {
+			t.Fatalf("cluster client never saw %d primaries", ClusterShards)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cc
+}
+
+func binary(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func startNode(t testing.TB, server, dir string, port int) {
+	t.Helper()
+	p := strconv.Itoa(port)
+	cmd := exec.Command(server,
+		"--port", p, "--bind", "127.0.0.1",
+		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes-"+p+".conf"),
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--logfile", filepath.Join(dir, "redis-"+p+".log"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+}
+
+// waitNode polls ok on a connection to addr until it holds or d passes.
+func waitNode(t testing.TB, addr string, d time.Duration, ok func(context.Context, *redis.Client) error) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := ok(ctx, c)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis node %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// clusterPorts picks n free loopback ports whose cluster bus ports
+// (port+10000) are free too. The listeners stay open until all are
+// picked, so the n differ.
+func clusterPorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			t.Fatal("no free port pairs for a Redis Cluster")
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+		port := l.Addr().(*net.TCPAddr).Port
+		if port > 55000 {
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		held = append(held, bus)
+		ports = append(ports, port)
+	}
+	return ports
+}
