@@ -1,0 +1,209 @@
+package redisbus_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/bus/bustest"
+	"github.com/switchboard-rt/switchboard/bus/redisbus"
+	"github.com/switchboard-rt/switchboard/internal/redistest"
+)
+
+// The suites run on one started cluster; each subtest has its own prefix.
+func TestClusterBus(t *testing.T) {
+	cc := redistest.Cluster(t)
+	bustest.RunBus(t, func(t *testing.T) (bus.Bus, func(bus.Handler) func()) {
+		c := &cluster{t: t, rdb: cc, prefix: redistest.Prefix(t, cc)}
+		c.pub = c.node()
+		return c, c.attach
+	})
+}
+
+func TestClusterState(t *testing.T) {
+	cc := redistest.Cluster(t)
+	bustest.RunState(t, func(t *testing.T) bus.State {
+		return redisbus.NewState(cc, redistest.Prefix(t, cc))
+	})
+}
+
+// newClusterClient is another node's own client on the same cluster, as
+// a second process would have.
+func newClusterClient(t *testing.T, cc *redis.ClusterClient) *redis.ClusterClient {
+	t.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cc.Options().Addrs})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func newBus(t *testing.T, rdb redis.UniversalClient, prefix string) *redisbus.Bus {
+	t.Helper()
+	b, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// One app's channels spread over the shards: a node listening to them is
+// subscribed on more than one primary, and events on each arrive.
+func TestClusterChannelsSpreadOverShards(t *testing.T) {
+	cc := redistest.Cluster(t)
+	p := redistest.Prefix(t, cc)
+	b := newBus(t, cc, p)
+	got := make(chan *bus.Message, 64)
+	b.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
+	const n = 24
+	for i := range n {
+		if err := b.Listen(t.Context(), "app", fmt.Sprint("ch-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	perShard := map[string]int{}
+	err := cc.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+		chs, err := c.PubSubShardChannels(ctx, p+"*").Result()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ch := range chs {
+			if strings.HasPrefix(ch, p+"c:") {
+				perShard[c.Options().Addr]++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, k := range perShard {
+		total += k
+	}
+	if len(perShard) < 2 || total != n {
+		t.Fatalf("%d channels subscribed as %v (by primary); want all %d, on more than one", total, perShard, n)
+	}
+	for i := range n {
+		if err := b.Publish(t.Context(), &bus.Message{AppID: "app", Channel: fmt.Sprint("ch-", i), Event: "e", Data: []byte(`1`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for len(seen) < n {
+		select {
+		case m := <-got:
+			if seen[m.Channel] {
+				t.Fatalf("%s delivered twice", m.Channel)
+			}
+			seen[m.Channel] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d of %d channels delivered", len(seen), n)
+		}
+	}
+	// Leaving every channel closes the shards' connections but the one
+	// with the node-wide channel; the bus stays healthy and can listen
+	// again.
+	for i := range n {
+		if err := b.Ignore(t.Context(), "app", fmt.Sprint("ch-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !b.Healthy() {
+		t.Fatal("unhealthy after leaving every channel")
+	}
+	if err := b.Listen(t.Context(), "app", "ch-0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two nodes, each with its own client: what one publishes on channels of
+// every shard reaches the other once and in order per channel, both ways,
+// and node-wide messages reach both.
+func TestClusterTwoNodesInOrder(t *testing.T) {
+	cc := redistest.Cluster(t)
+	p := redistest.Prefix(t, cc)
+	nodes := []*redisbus.Bus{newBus(t, newClusterClient(t, cc), p), newBus(t, newClusterClient(t, cc), p)}
+	type recv struct {
+		mu   sync.Mutex
+		msgs []*bus.Message
+	}
+	recvs := []*recv{{}, {}}
+	for i, b := range nodes {
+		r := recvs[i]
+		b.Attach(handlerFunc(func(m *bus.Message) { r.mu.Lock(); r.msgs = append(r.msgs, m); r.mu.Unlock() }))
+	}
+	const channels, n = 6, 200
+	for i, b := range nodes {
+		for c := range channels {
+			if err := b.Listen(t.Context(), "app", fmt.Sprintf("n%d-%d", i, c)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range nodes {
+		from := nodes[1-i] // node i's channels, published by the other
+		for c := range channels {
+			ch := fmt.Sprintf("n%d-%d", i, c)
+			wg.Go(func() {
+				for k := range n {
+					if err := from.Publish(t.Context(), &bus.Message{AppID: "app", Channel: ch, Event: "e", Data: []byte(strconv.Itoa(k))}); err != nil {
+						t.Errorf("publish on %s: %v", ch, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if err := nodes[0].Publish(t.Context(), &bus.Message{Kind: bus.KindTerminateUser, AppID: "app", UserID: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recvs {
+		want := channels*n + 1
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r.mu.Lock()
+			got := len(r.msgs)
+			r.mu.Unlock()
+			if got >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d has %d of %d messages", i, got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		r.mu.Lock()
+		msgs := r.msgs
+		r.mu.Unlock()
+		if len(msgs) != want {
+			t.Fatalf("node %d has %d messages, want exactly %d", i, len(msgs), want)
+		}
+		next := map[string]int{}
+		terminated := false
+		for _, m := range msgs {
+			if m.Kind == bus.KindTerminateUser {
+				terminated = true
+				continue
+			}
+			if !strings.HasPrefix(m.Channel, fmt.Sprintf("n%d-", i)) {
+				t.Fatalf("node %d got %s, which it does not listen to", i, m.Channel)
+			}
+			if string(m.Data) != strconv.Itoa(next[m.Channel]) {
+				t.Fatalf("node %d, %s: message %d carries %s", i, m.Channel, next[m.Channel], m.Data)
+			}
+			next[m.Channel]++
+		}
+		if !terminated {
+			t.Fatalf("node %d did not get the node-wide message", i)
+		}
+	}
+}
