@@ -207,3 +207,68 @@ func TestClusterTwoNodesInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A crashed primary comes back (its slots, no data): the node's shard
+// connection to it reconnects, its channels — several slots, so go-redis's
+// one-command re-subscription is refused as CROSSSLOT — are subscribed
+// again one by one, and events flow; the other shards never stopped.
+func TestClusterPrimaryRestart(t *testing.T) {
+	tc := redistest.StartCluster(t)
+	cc := newClusterClient(t, tc.Client)
+	b := newBus(t, cc, "sbtest:restart:") // its own cluster, gone with the test
+	got := make(chan *bus.Message, 256)
+	b.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
+	const n = 24
+	for i := range n {
+		if err := b.Listen(t.Context(), "app", fmt.Sprint("ch-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The primary with the most of our channels.
+	var victim string
+	most := 0
+	for _, a := range tc.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		chs, err := c.PubSubShardChannels(t.Context(), "sbtest:restart:c:*").Result()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chs) > most {
+			victim, most = a, len(chs)
+		}
+	}
+	if most < 2 {
+		t.Fatalf("no primary holds two of the %d channels", n)
+	}
+
+	tc.Kill(victim)
+	waitUntil(t, 10*time.Second, func() bool { return !b.Healthy() })
+	tc.Restart(victim)
+	waitUntil(t, 15*time.Second, b.Healthy)
+
+	// Every channel delivers again, each once per publish.
+	pending := map[string]bool{}
+	for i := range n {
+		pending[fmt.Sprint("ch-", i)] = true
+	}
+	drain := func() {
+		for {
+			select {
+			case m := <-got:
+				delete(pending, m.Channel)
+			default:
+				return
+			}
+		}
+	}
+	waitUntil(t, 15*time.Second, func() bool {
+		drain()
+		for ch := range pending {
+			_ = b.Publish(t.Context(), &bus.Message{AppID: "app", Channel: ch, Event: "e", Data: []byte(`1`)})
+		}
+		time.Sleep(50 * time.Millisecond)
+		drain()
+		return len(pending) == 0
+	})
+}

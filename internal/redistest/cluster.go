@@ -24,31 +24,83 @@ const ClusterShards = 3
 // Every process is killed and its directory removed when the test ends,
 // so tests need no key prefix on it. It skips without redis-server and
 // redis-cli, except under CI=true, where it fails.
-func Cluster(t testing.TB) *redis.ClusterClient {
+func Cluster(t testing.TB) *redis.ClusterClient { return StartCluster(t).Client }
+
+// TestCluster is a started cluster whose nodes a test can crash.
+type TestCluster struct {
+	Client *redis.ClusterClient
+	Addrs  []string
+	t      testing.TB
+	server string
+	dir    string
+	nodes  map[string]*node
+}
+
+type node struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartCluster is Cluster, for tests that also kill and restart nodes.
+func StartCluster(t testing.TB) *TestCluster {
 	t.Helper()
 	server, cli := binary(t, "redis-server"), binary(t, "redis-cli")
-	dir := t.TempDir()
-	ports := clusterPorts(t, ClusterShards)
-	addrs := make([]string, len(ports))
-	for i, port := range ports {
-		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
-		startNode(t, server, dir, port)
+	c := &TestCluster{t: t, server: server, dir: t.TempDir(), nodes: map[string]*node{}}
+	for _, port := range clusterPorts(t, ClusterShards) {
+		a := "127.0.0.1:" + strconv.Itoa(port)
+		c.Addrs = append(c.Addrs, a)
+		c.start(a)
 	}
-	for _, a := range addrs {
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.kill()
+		}
+	})
+	for _, a := range c.Addrs {
 		waitNode(t, a, 10*time.Second, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	args := append([]string{"--cluster", "create"}, addrs...)
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	// redis-cli returns once the slots are assigned; a node says ok only
-	// when it has heard from the others that every slot is served.
-	for _, a := range addrs {
-		waitNode(t, a, 15*time.Second, func(ctx context.Context, c *redis.Client) error {
+	c.waitOK()
+
+	c.Client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	t.Cleanup(func() { c.Client.Close() }) // before the kills: cleanups run last first
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	// Until the client's view has every primary, routing may still fail.
+	for {
+		n := 0
+		if shards, err := c.Client.ClusterShards(ctx2).Result(); err == nil {
+			for _, s := range shards {
+				if len(s.Slots) > 0 {
+					n++
+				}
+			}
+		}
+		if n == ClusterShards && c.Client.ForEachMaster(ctx2, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() }) == nil {
+			break
+		}
+		if ctx2.Err() != nil {
+			t.Fatalf("cluster client never saw %d primaries", ClusterShards)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+// waitOK waits until every node says cluster_state:ok: redis-cli returns
+// once the slots are assigned, a node says ok only when it has heard
+// from the others that every slot is served.
+func (c *TestCluster) waitOK() {
+	c.t.Helper()
+	for _, a := range c.Addrs {
+		waitNode(c.t, a, 15*time.Second, func(ctx context.Context, c *redis.Client) error {
 			info, err := c.ClusterInfo(ctx).Result()
 			if err != nil {
 				return err
@@ -59,30 +111,48 @@ func Cluster(t testing.TB) *redis.ClusterClient {
 			return nil
 		})
 	}
+}
 
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	t.Cleanup(func() { cc.Close() }) // before the kills: cleanups run last first
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel2()
-	// Until the client's view has every primary, routing may still fail.
-	for {
-		n := 0
-		if shards, err := cc.ClusterShards(ctx2).Result(); err == nil {
-			for _, s := range shards {
-				if len(s.Slots) > 0 {
-					n++
-				}
-			}
-		}
-		if n == ClusterShards && cc.ForEachMaster(ctx2, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() }) == nil {
-			break
-		}
-		if ctx2.Err() != nil {
-			t.Fatalf("cluster client never saw %d primaries", ClusterShards)
-		}
-		time.Sleep(20 * time.Millisecond)
+// Kill crashes the node at addr (SIGKILL).
+func (c *TestCluster) Kill(addr string) {
+	c.t.Helper()
+	n := c.nodes[addr]
+	if n == nil {
+		c.t.Fatalf("no running node %s", addr)
 	}
-	return cc
+	n.kill()
+	delete(c.nodes, addr)
+}
+
+// Restart starts a killed node again on its address. It keeps its node id
+// and slots (from its nodes-<port>.conf) but no data, and rejoins the
+// cluster; Restart returns once every node says the cluster is ok.
+// Within the cluster's node timeout (15 s) no failover happens.
+func (c *TestCluster) Restart(addr string) {
+	c.t.Helper()
+	c.start(addr)
+	c.waitOK()
+}
+
+func (c *TestCluster) start(addr string) {
+	c.t.Helper()
+	_, p, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(c.server,
+		"--port", p, "--bind", "127.0.0.1",
+		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(c.dir, "nodes-"+p+".conf"),
+		"--save", "", "--appendonly", "no", "--dir", c.dir,
+		"--logfile", filepath.Join(c.dir, "redis-"+p+".log"))
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	n := &node{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	c.nodes[addr] = n
+}
+
+func (n *node) kill() {
+	_ = n.cmd.Process.Kill()
+	<-n.done
 }
 
 func binary(t testing.TB, name string) string {
@@ -95,25 +165,6 @@ func binary(t testing.TB, name string) string {
 		t.Skipf("%s not installed", name)
 	}
 	return p
-}
-
-func startNode(t testing.TB, server, dir string, port int) {
-	t.Helper()
-	p := strconv.Itoa(port)
-	cmd := exec.Command(server,
-		"--port", p, "--bind", "127.0.0.1",
-		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes-"+p+".conf"),
-		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--logfile", filepath.Join(dir, "redis-"+p+".log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
 }
 
 // waitNode polls ok on a connection to addr until it holds or d passes.
