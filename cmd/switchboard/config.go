@@ -43,6 +43,7 @@ type serveConfig struct {
 
 	// bus (redis.go)
 	RedisURL    string
+	RedisMode   string
 	RedisPrefix string
 
 	// control plane (database.go)
@@ -78,6 +79,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.TimestampWindow, "timestamp-window", 600*time.Second, "HTTP API: accepted distance of auth_timestamp from the server clock")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
+	fs.StringVar(&c.RedisMode, "redis-mode", "single", "how to read --redis-url: single (one Redis), cluster (Redis Cluster, sharded pub/sub; more nodes as ?addr=host:port) or sentinel (the URL names Sentinels, ?master_name= the primary)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	c.DB.register(fs)
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
@@ -146,10 +148,19 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-request-bytes: %d is below 1024", c.MaxRequestBytes)
 	case c.Migrate && c.DB.DatabaseURL == "":
 		return errors.New("--migrate: needs --database-url (or SWITCHBOARD_DATABASE_URL); the in-memory store has no migrations")
+	case c.RedisMode != "single" && c.RedisMode != "cluster" && c.RedisMode != "sentinel":
+		return fmt.Errorf("--redis-mode: %q is not single, cluster or sentinel", c.RedisMode)
+	case c.RedisMode != "single" && c.RedisURL == "":
+		return fmt.Errorf("--redis-mode: %s needs --redis-url", c.RedisMode)
 	case c.AppCacheTTL <= 0:
 		return fmt.Errorf("--app-cache-ttl: must be positive, got %s", c.AppCacheTTL)
 	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
 		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
+	}
+	if c.RedisURL != "" {
+		if _, err := parseRedis(c.RedisMode, c.RedisURL); err != nil {
+			return err
+		}
 	}
 	if c.PprofAddr != "" {
 		host, _, err := net.SplitHostPort(c.PprofAddr)

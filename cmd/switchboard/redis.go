@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,16 +34,16 @@ func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBacken
 		return &busBackend{kind: "memory", bus: m, state: bus.NewMemoryState(), attach: m.Attach,
 			healthy: func() bool { return true }, close: func() {}}, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	rc, err := parseRedis(cfg.RedisMode, cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("--redis-url: %w", err)
+		return nil, err
 	}
-	rdb := redis.NewClient(opts)
+	rdb := rc.client()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(cctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("--redis-url: cannot reach Redis at %s: %w", redactedURL(cfg.RedisURL), err)
+		return nil, fmt.Errorf("--redis-url: cannot reach Redis (%s mode) at %s: %w", cfg.RedisMode, redactedURL(cfg.RedisURL), err)
 	}
 	b, err := redisbus.New(cctx, rdb, redisbus.Options{Prefix: cfg.RedisPrefix, Logger: log.With("component", "bus")})
 	if err != nil {
@@ -53,6 +55,63 @@ func openBus(ctx context.Context, cfg serveConfig, log *slog.Logger) (*busBacken
 		kind: "redis", bus: b, state: redisbus.NewState(rdb, cfg.RedisPrefix), attach: b.Attach, healthy: b.Healthy,
 		close: func() { _ = b.Close(); _ = rdb.Close() },
 	}, nil
+}
+
+// redisConfig is --redis-url read as --redis-mode says: exactly one of
+// its fields is set.
+type redisConfig struct {
+	single   *redis.Options
+	cluster  *redis.ClusterOptions
+	sentinel *redis.FailoverOptions
+}
+
+// parseRedis reads the URL with go-redis's own parsers, so every option
+// they know (timeouts, pool sizes, TLS with rediss://) works in each mode.
+func parseRedis(mode, rawURL string) (redisConfig, error) {
+	var rc redisConfig
+	var err error
+	switch mode {
+	case "", "single":
+		rc.single, err = redis.ParseURL(rawURL)
+	case "cluster":
+		rc.cluster, err = redis.ParseClusterURL(rawURL)
+	case "sentinel":
+		rc.sentinel, err = redis.ParseFailoverURL(rawURL)
+		if err == nil && rc.sentinel.MasterName == "" {
+			err = errors.New("sentinel mode needs the primary's name as ?master_name=")
+		}
+	default:
+		return rc, fmt.Errorf("--redis-mode: %q is not single, cluster or sentinel", mode)
+	}
+	if err != nil {
+		// go-redis's errors quote the URL, password included.
+		return rc, fmt.Errorf("--redis-url: %s (%s mode): %s", redactedURL(rawURL), mode, redactErr(err, rawURL))
+	}
+	return rc, nil
+}
+
+// client connects lazily: nothing is dialled until the first command.
+func (rc redisConfig) client() redis.UniversalClient {
+	switch {
+	case rc.cluster != nil:
+		return redis.NewClusterClient(rc.cluster)
+	case rc.sentinel != nil:
+		// A *redis.Client that asks the Sentinels for the primary and
+		// follows failovers; the bus's PubSub reconnects through it.
+		return redis.NewFailoverClient(rc.sentinel)
+	default:
+		return redis.NewClient(rc.single)
+	}
+}
+
+func redactErr(err error, rawURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+		}
+	}
+	return msg
 }
 
 func redactedURL(s string) string {
