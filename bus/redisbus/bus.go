@@ -422,7 +422,11 @@ func (b *Bus) receive(sh *shard) {
 			case "sunsubscribe":
 				// Unasked for (Ignore has already dropped the route when
 				// its own answer comes): Redis drops a shard channel's
-				// subscribers when its slot moves to another shard.
+				// subscribers when its slot moves to another shard. If
+				// the client's view of the slots is still the old one,
+				// the SSUBSCRIBE here is refused with MOVED, and the
+				// refusal's path retries once the view is reloaded.
+				b.cluster.ReloadState(ctx)
 				b.reroute(sh, []string{m.Channel}, true)
 			}
 		case *redis.Message:

@@ -19,6 +19,7 @@ import (
 
 // The suites run on one started cluster; each subtest has its own prefix.
 func TestClusterBus(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
 	cc := redistest.Cluster(t)
 	bustest.RunBus(t, func(t *testing.T) (bus.Bus, func(bus.Handler) func()) {
 		c := &cluster{t: t, rdb: cc, prefix: redistest.Prefix(t, cc)}
@@ -28,6 +29,7 @@ func TestClusterBus(t *testing.T) {
 }
 
 func TestClusterState(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
 	cc := redistest.Cluster(t)
 	bustest.RunState(t, func(t *testing.T) bus.State {
 		return redisbus.NewState(cc, redistest.Prefix(t, cc))
@@ -56,6 +58,7 @@ func newBus(t *testing.T, rdb redis.UniversalClient, prefix string) *redisbus.Bu
 // One app's channels spread over the shards: a node listening to them is
 // subscribed on more than one primary, and events on each arrive.
 func TestClusterChannelsSpreadOverShards(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
 	cc := redistest.Cluster(t)
 	p := redistest.Prefix(t, cc)
 	b := newBus(t, cc, p)
@@ -127,6 +130,7 @@ func TestClusterChannelsSpreadOverShards(t *testing.T) {
 // every shard reaches the other once and in order per channel, both ways,
 // and node-wide messages reach both.
 func TestClusterTwoNodesInOrder(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
 	cc := redistest.Cluster(t)
 	p := redistest.Prefix(t, cc)
 	nodes := []*redisbus.Bus{newBus(t, newClusterClient(t, cc), p), newBus(t, newClusterClient(t, cc), p)}
@@ -213,7 +217,8 @@ func TestClusterTwoNodesInOrder(t *testing.T) {
 // one-command re-subscription is refused as CROSSSLOT — are subscribed
 // again one by one, and events flow; the other shards never stopped.
 func TestClusterPrimaryRestart(t *testing.T) {
-	tc := redistest.StartCluster(t)
+	t.Parallel() // each starts a cluster of its own
+	tc := redistest.StartCluster(t, 0)
 	cc := newClusterClient(t, tc.Client)
 	b := newBus(t, cc, "sbtest:restart:") // its own cluster, gone with the test
 	got := make(chan *bus.Message, 256)
@@ -263,6 +268,178 @@ func TestClusterPrimaryRestart(t *testing.T) {
 		}
 	}
 	waitUntil(t, 15*time.Second, func() bool {
+		drain()
+		for ch := range pending {
+			_ = b.Publish(t.Context(), &bus.Message{AppID: "app", Channel: ch, Event: "e", Data: []byte(`1`)})
+		}
+		time.Sleep(50 * time.Millisecond)
+		drain()
+		return len(pending) == 0
+	})
+}
+
+// A slot that moves to another primary (resharding) takes its channel's
+// subscription with it: the old owner drops the subscriber, the bus
+// subscribes on the new owner, and events arrive once each.
+func TestClusterSlotMoves(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
+	tc := redistest.StartCluster(t, 0)
+	cc := newClusterClient(t, tc.Client)
+	const p = "sbtest:slot:" // its own cluster, gone with the test
+	b := newBus(t, cc, p)
+	got := make(chan *bus.Message, 256)
+	b.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
+	if err := b.Listen(t.Context(), "app", "news"); err != nil {
+		t.Fatal(err)
+	}
+	topic := p + "c:3:app:news"
+	ctx := t.Context()
+	slot, err := tc.Client.ClusterKeySlot(ctx, topic).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := tc.Client.MasterForKey(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*redis.Client{}
+	ids := map[string]string{}
+	for _, a := range tc.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		defer c.Close()
+		clients[a] = c
+		id, err := c.ClusterMyID(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[a] = id
+	}
+	var dst string
+	for _, a := range tc.Addrs {
+		if a != src.Options().Addr {
+			dst = a
+			break
+		}
+	}
+	from := src.Options().Addr
+	// The slot holds no keys (pub/sub channels are none), so the move is
+	// the two SETSLOT steps and the new owner, told to everyone.
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(clients[dst].Do(ctx, "cluster", "setslot", slot, "importing", ids[from]).Err())
+	must(clients[from].Do(ctx, "cluster", "setslot", slot, "migrating", ids[dst]).Err())
+	for _, a := range []string{dst, from} {
+		must(clients[a].Do(ctx, "cluster", "setslot", slot, "node", ids[dst]).Err())
+	}
+	for _, a := range tc.Addrs {
+		if a != dst && a != from {
+			must(clients[a].Do(ctx, "cluster", "setslot", slot, "node", ids[dst]).Err())
+		}
+	}
+
+	// The subscription follows the slot.
+	waitUntil(t, 15*time.Second, func() bool {
+		chs, err := clients[dst].PubSubShardChannels(ctx, topic).Result()
+		return err == nil && len(chs) == 1
+	})
+	waitUntil(t, 15*time.Second, func() bool {
+		if b.Publish(ctx, &bus.Message{AppID: "app", Channel: "news", Event: "probe", Data: []byte(`0`)}) != nil {
+			return false
+		}
+		select {
+		case <-got:
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	})
+	// Settled: the late probes are in, then each event arrives once.
+	time.Sleep(300 * time.Millisecond)
+	for len(got) > 0 {
+		<-got
+	}
+	for i := range 50 {
+		if err := b.Publish(ctx, &bus.Message{AppID: "app", Channel: "news", Event: "e", Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		select {
+		case m := <-got:
+			if string(m.Data) != strconv.Itoa(i) {
+				t.Fatalf("event %d carries %s", i, m.Data)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d never arrived", i)
+		}
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("extra delivery %+v", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !b.Healthy() {
+		t.Fatal("unhealthy after the move")
+	}
+}
+
+// A primary dies and its replica takes over: the node's connection to the
+// dead one is given up, its channels are subscribed on the new primary,
+// and the bus is healthy again without a restart.
+func TestClusterFailover(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
+	tc := redistest.StartCluster(t, 1)
+	cc := newClusterClient(t, tc.Client)
+	const p = "sbtest:failover:" // its own cluster, gone with the test
+	b := newBus(t, cc, p)
+	got := make(chan *bus.Message, 256)
+	b.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
+	const n = 24
+	for i := range n {
+		if err := b.Listen(t.Context(), "app", fmt.Sprint("ch-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var victim string
+	most := 0
+	for _, a := range tc.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		chs, err := c.PubSubShardChannels(t.Context(), p+"c:*").Result()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chs) > most {
+			victim, most = a, len(chs)
+		}
+	}
+	if most == 0 {
+		t.Fatal("no primary holds a channel")
+	}
+
+	tc.Kill(victim)
+	waitUntil(t, 10*time.Second, func() bool { return !b.Healthy() })
+	waitUntil(t, 30*time.Second, b.Healthy)
+
+	pending := map[string]bool{}
+	for i := range n {
+		pending[fmt.Sprint("ch-", i)] = true
+	}
+	drain := func() {
+		for {
+			select {
+			case m := <-got:
+				delete(pending, m.Channel)
+			default:
+				return
+			}
+		}
+	}
+	waitUntil(t, 20*time.Second, func() bool {
 		drain()
 		for ch := range pending {
 			_ = b.Publish(t.Context(), &bus.Message{AppID: "app", Channel: ch, Event: "e", Data: []byte(`1`)})

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -24,15 +25,16 @@ const ClusterShards = 3
 // Every process is killed and its directory removed when the test ends,
 // so tests need no key prefix on it. It skips without redis-server and
 // redis-cli, except under CI=true, where it fails.
-func Cluster(t testing.TB) *redis.ClusterClient { return StartCluster(t).Client }
+func Cluster(t testing.TB) *redis.ClusterClient { return StartCluster(t, 0).Client }
 
 // TestCluster is a started cluster whose nodes a test can crash.
 type TestCluster struct {
 	Client *redis.ClusterClient
-	Addrs  []string
+	Addrs  []string // every node, primary or replica
 	t      testing.TB
 	server string
 	dir    string
+	extra  []string // per-node flags
 	nodes  map[string]*node
 }
 
@@ -41,12 +43,21 @@ type node struct {
 	done chan struct{}
 }
 
-// StartCluster is Cluster, for tests that also kill and restart nodes.
-func StartCluster(t testing.TB) *TestCluster {
+// StartCluster is Cluster, for tests that also kill and restart nodes,
+// with replicas replicas per primary. With replicas a primary that stops
+// answering for a second and a half is replaced by one of its replicas
+// (a short cluster-node-timeout, so tests do not wait 15 s); without, the
+// default timeout leaves Restart plenty of time.
+func StartCluster(t testing.TB, replicas int) *TestCluster {
 	t.Helper()
 	server, cli := binary(t, "redis-server"), binary(t, "redis-cli")
 	c := &TestCluster{t: t, server: server, dir: t.TempDir(), nodes: map[string]*node{}}
-	for _, port := range clusterPorts(t, ClusterShards) {
+	if replicas > 0 {
+		// Validity factor 0: a replica that never had to sync much may
+		// still take over.
+		c.extra = []string{"--cluster-node-timeout", "1500", "--cluster-replica-validity-factor", "0"}
+	}
+	for _, port := range clusterPorts(t, ClusterShards*(1+replicas)) {
 		a := "127.0.0.1:" + strconv.Itoa(port)
 		c.Addrs = append(c.Addrs, a)
 		c.start(a)
@@ -63,11 +74,33 @@ func StartCluster(t testing.TB) *TestCluster {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	c.waitOK()
+	if replicas > 0 {
+		// A failover needs every replica known as one and in sync.
+		for _, a := range c.Addrs {
+			waitNode(t, a, 15*time.Second, func(ctx context.Context, n *redis.Client) error {
+				nodes, err := n.ClusterNodes(ctx).Result()
+				if err != nil {
+					return err
+				}
+				if k := strings.Count(nodes, "slave"); k != ClusterShards*replicas {
+					return fmt.Errorf("%d replicas known, want %d", k, ClusterShards*replicas)
+				}
+				info, err := n.Info(ctx, "replication").Result()
+				if err != nil {
+					return err
+				}
+				if strings.Contains(info, "role:slave") && !strings.Contains(info, "master_link_status:up") {
+					return errors.New("replica not in sync yet")
+				}
+				return nil
+			})
+		}
+	}
 
 	c.Client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
 	t.Cleanup(func() { c.Client.Close() }) // before the kills: cleanups run last first
@@ -142,6 +175,7 @@ func (c *TestCluster) start(addr string) {
 		"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(c.dir, "nodes-"+p+".conf"),
 		"--save", "", "--appendonly", "no", "--dir", c.dir,
 		"--logfile", filepath.Join(c.dir, "redis-"+p+".log"))
+	cmd.Args = append(cmd.Args, c.extra...)
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
