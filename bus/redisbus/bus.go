@@ -387,12 +387,12 @@ func (b *Bus) receive(sh *shard) {
 				// CROSSSLOT when go-redis re-subscribed a reconnected
 				// shard's channels in one SSUBSCRIBE. Subscribing each
 				// topic again, where it now belongs, repairs both.
-				b.log.Warn("redis bus: subscription refused; routing the shard's channels again", "node", sh.addr, "err", err)
+				b.log.Warn("redis bus: subscription refused; routing the channels again", "node", sh.addr, "err", err)
 				b.cluster.ReloadState(ctx)
 				if !pause() {
 					return
 				}
-				b.reroute(sh, nil, true)
+				b.reroute(sh, b.refused(sh, err), true)
 				continue
 			}
 			if sh.healthy.Swap(false) {
@@ -433,6 +433,25 @@ func (b *Bus) receive(sh *shard) {
 			b.deliver(m)
 		}
 	}
+}
+
+// refused is the topics of sh that a refusal is about: after MOVED, those
+// of its slot, since a resharding moves slots one by one and a shard may
+// hold thousands of channels; else (CROSSSLOT) all of them, nil.
+func (b *Bus) refused(sh *shard, err error) []string {
+	slot, ok := movedSlot(err.Error())
+	if !ok {
+		return nil
+	}
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	out := []string{}
+	for t := range sh.topics {
+		if keySlot(t) == slot {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (b *Bus) shardClosed(sh *shard) bool {

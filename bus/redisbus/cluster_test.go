@@ -449,3 +449,18 @@ func TestClusterFailover(t *testing.T) {
 		return len(pending) == 0
 	})
 }
+
+// The bus's slot function agrees with Redis, hash tags included.
+func TestKeySlotMatchesRedis(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Cluster(t)
+	for _, k := range []string{"", "a", "sb:nodes", "sb:c:3:app:news", "{user1000}.following", "foo{}{bar}", "foo{{bar}}zap", "foo{bar}{zap}", "héllo"} {
+		want, err := rdb.ClusterKeySlot(t.Context(), k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redisbus.KeySlot(k); int64(got) != want {
+			t.Errorf("slot of %q: %d, Redis says %d", k, got, want)
+		}
+	}
+}

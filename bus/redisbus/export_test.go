@@ -4,3 +4,5 @@ var (
 	Encode = encode
 	Decode = decode
 )
+
+var KeySlot = keySlot
