@@ -91,3 +91,24 @@ func TestOpenBusOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A node starts behind Sentinel, given only the Sentinel and the name.
+func TestOpenBusOnSentinel(t *testing.T) {
+	s := redistest.StartSentinel(t)
+	cfg, err := parseServeConfig([]string{"--redis-mode", "sentinel", "--redis-url",
+		"redis://" + s.Sentinel + "?master_name=" + redistest.SentinelMaster, "--redis-prefix", "sbtest:open:"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb, err := openBus(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bb.close()
+	if !bb.healthy() {
+		t.Fatal("bus behind Sentinel is not healthy")
+	}
+	if _, err := bb.state.AddSubscription(t.Context(), "app", "news", "1.1"); err != nil {
+		t.Fatal(err)
+	}
+}
