@@ -84,7 +84,11 @@ func parseRedis(mode, rawURL string) (redisConfig, error) {
 		return rc, fmt.Errorf("--redis-mode: %q is not single, cluster or sentinel", mode)
 	}
 	if err != nil {
-		// go-redis's errors quote the URL, password included.
+		// Errors of go-redis and net/url quote the URL, password included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return rc, fmt.Errorf("--redis-url: %s (%s mode): %s", redactedURL(rawURL), mode, redactErr(err, rawURL))
 	}
 	return rc, nil
@@ -106,17 +110,33 @@ func (rc redisConfig) client() redis.UniversalClient {
 
 func redactErr(err error, rawURL string) string {
 	msg := err.Error()
-	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
+	u, perr := url.Parse(rawURL)
+	if perr != nil {
+		return msg
+	}
+	var secrets []string
+	if p, ok := u.User.Password(); ok {
+		secrets = append(secrets, p)
+	}
+	secrets = append(secrets, u.Query()["password"]...)
+	for _, p := range secrets {
+		if p != "" {
 			msg = strings.ReplaceAll(msg, p, "xxxxx")
 		}
 	}
 	return msg
 }
 
+// redactedURL hides the password of the user part and of a password=
+// query option (Sentinel mode's primary password).
 func redactedURL(s string) string {
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
 	}
-	return "(unparsable URL)"
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

@@ -54,6 +54,8 @@ func TestBadRedisSettings(t *testing.T) {
 		{[]string{"--redis-url", "http://:secretpw@h:6379"}, "--redis-url"},
 		{[]string{"--redis-mode", "cluster", "--redis-url", "redis://:secretpw@h:7000?no_such_option=1"}, "--redis-url"},
 		{[]string{"--redis-mode", "sentinel", "--redis-url", "redis://:secretpw@s1:26379"}, "master_name"},
+		{[]string{"--redis-mode", "sentinel", "--redis-url", "redis://s1:26379?password=secretpw&bogus=1"}, "--redis-url"},
+		{[]string{"--redis-url", "redis://:secretpw%zz@h:6379"}, "--redis-url"},
 	}
 	for _, tc := range cases {
 		_, err := parseServeConfig(tc.args, io.Discard)
