@@ -473,6 +473,11 @@ func (b *Bus) reroute(sh *shard, topics []string, resubscribe bool) {
 	if topics == nil {
 		topics = slices.Collect(maps.Keys(sh.topics))
 	}
+	type move struct {
+		to      *shard
+		created bool
+	}
+	moves := map[string]move{}
 	for _, t := range topics {
 		if b.route[t] != sh {
 			continue // left or moved since
@@ -482,17 +487,36 @@ func (b *Bus) reroute(sh *shard, topics []string, resubscribe bool) {
 			b.log.Warn("redis bus: cannot route a channel; retrying on the next error", "topic", t, "err", err)
 			continue
 		}
-		if to == sh {
-			if resubscribe {
-				if err := sh.ps.SSubscribe(ctx, t); err != nil {
-					b.log.Warn("redis bus: subscribe again", "topic", t, "err", err)
-				}
-			}
+		if to != sh {
+			moves[t] = move{to, created}
 			continue
 		}
-		_ = b.leave(ctx, sh, t)
-		if err := b.join(ctx, to, created, t); err != nil {
-			b.log.Warn("redis bus: subscribe on the channel's new shard", "topic", t, "node", to.addr, "err", err)
+		if resubscribe {
+			if err := sh.ps.SSubscribe(ctx, t); err != nil {
+				b.log.Warn("redis bus: subscribe again", "topic", t, "err", err)
+			}
+		}
+	}
+	if len(moves) == 0 {
+		return
+	}
+	if len(moves) == len(sh.topics) {
+		// Everything leaves (a failed-over primary): drop the connection
+		// rather than unsubscribe one by one, each of which would try to
+		// dial a node that may be gone.
+		for t := range moves {
+			delete(sh.topics, t)
+			delete(b.route, t)
+		}
+		b.closeShard(sh)
+	} else {
+		for t := range moves {
+			_ = b.leave(ctx, sh, t)
+		}
+	}
+	for t, m := range moves {
+		if err := b.join(ctx, m.to, m.created, t); err != nil {
+			b.log.Warn("redis bus: subscribe on the channel's new shard", "topic", t, "node", m.to.addr, "err", err)
 		}
 	}
 }
