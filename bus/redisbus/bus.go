@@ -5,6 +5,11 @@
 // Messages for every node (terminate a user, watchlist online/offline)
 // go through one node-wide channel.
 //
+// On Redis Cluster (a *redis.ClusterClient) it uses sharded pub/sub
+// (SPUBLISH/SSUBSCRIBE): a message is handled by the one shard that owns
+// its channel's slot instead of being broadcast over the cluster bus to
+// every Redis node, so adding shards adds fan-out capacity.
+//
 // It imports bus only; cmd/switchboard chooses it with --redis-url.
 package redisbus
 
@@ -14,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,17 +33,20 @@ import (
 // Options configure a Bus.
 type Options struct {
 	// Prefix starts every Redis channel name, so several deployments (or
-	// tests) can share one Redis. Default "sb:".
+	// tests) can share one Redis. Default "sb:". On Redis Cluster a prefix
+	// holding a hash tag ("{…}") would put every channel in one slot, and
+	// so all fan-out on one shard.
 	Prefix string
 	Logger *slog.Logger
 }
 
 // Bus is one node's connection to the Redis bus.
 type Bus struct {
-	rdb    redis.UniversalClient
-	prefix string
-	log    *slog.Logger
-	ps     *redis.PubSub
+	rdb redis.UniversalClient
+	// cluster is rdb when it is a Redis Cluster client: sharded pub/sub.
+	cluster *redis.ClusterClient
+	prefix  string
+	log     *slog.Logger
 
 	mu       sync.RWMutex
 	handlers []*attachment
@@ -46,10 +56,33 @@ type Bus struct {
 	wmu     sync.Mutex
 	waiters map[string][]chan struct{}
 
-	healthy atomic.Bool // the receiving connection works
+	// smu guards which shard subscribes to which topic. A topic is on one
+	// shard at a time: that is what makes delivery once per node.
+	smu    sync.Mutex
+	closed bool
+	shards map[string]*shard // by the address of the Redis node
+	route  map[string]*shard // topic → the shard subscribed to it
+	// live is shards' values for Healthy, which must not wait for smu
+	// (held across a subscribe, which may be dialling).
+	live atomic.Pointer[[]*shard]
 
+	ctx    context.Context // ends with Close; every receive loop runs under it
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// shard is one pub/sub connection and the topics subscribed on it. On one
+// Redis there is a single shard. On Redis Cluster there is one per primary
+// that owns a slot of a topic this node listens to: SSUBSCRIBE only
+// accepts channels of slots the connected node serves, and go-redis's
+// cluster PubSub is pinned to one node, so one PubSub cannot hold channels
+// of several shards.
+type shard struct {
+	addr    string
+	ps      *redis.PubSub
+	topics  map[string]struct{} // guarded by Bus.smu
+	closed  bool                // guarded by Bus.smu: closed by the Bus, not lost
+	healthy atomic.Bool
 }
 
 type attachment struct{ h bus.Handler }
@@ -65,18 +98,16 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Bus, er
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{rdb: rdb, prefix: opts.Prefix, log: opts.Logger, done: make(chan struct{}), waiters: map[string][]chan struct{}{}}
-	b.ps = rdb.Subscribe(ctx, b.nodeWideTopic())
-	// The subscription's confirmation: Redis is reachable and this node
-	// hears node-wide messages from here on.
-	if _, err := b.ps.Receive(ctx); err != nil {
-		_ = b.ps.Close()
-		return nil, fmt.Errorf("redisbus: subscribe: %w", err)
+	b := &Bus{rdb: rdb, prefix: opts.Prefix, log: opts.Logger,
+		waiters: map[string][]chan struct{}{}, shards: map[string]*shard{}, route: map[string]*shard{}}
+	b.cluster, _ = rdb.(*redis.ClusterClient)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	// The node-wide subscription's confirmation: Redis is reachable and
+	// this node hears node-wide messages from here on.
+	if err := b.listen(ctx, b.nodeWideTopic()); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
-	b.healthy.Store(true)
-	rctx, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
-	go b.receive(rctx)
 	return b, nil
 }
 
@@ -108,7 +139,13 @@ func (b *Bus) Publish(ctx context.Context, msg *bus.Message) error {
 	if msg.Kind == bus.KindEvent {
 		topic = b.channelTopic(msg.AppID, msg.Channel)
 	}
-	if err := b.rdb.Publish(ctx, topic, encode(msg)).Err(); err != nil {
+	var err error
+	if b.cluster != nil {
+		err = b.cluster.SPublish(ctx, topic, encode(msg)).Err()
+	} else {
+		err = b.rdb.Publish(ctx, topic, encode(msg)).Err()
+	}
+	if err != nil {
 		return fmt.Errorf("redisbus: publish: %w", err)
 	}
 	return nil
@@ -117,12 +154,15 @@ func (b *Bus) Publish(ctx context.Context, msg *bus.Message) error {
 // Listen subscribes this node to a channel's events and returns once
 // Redis has confirmed it.
 func (b *Bus) Listen(ctx context.Context, appID, channel string) error {
-	topic := b.channelTopic(appID, channel)
+	return b.listen(ctx, b.channelTopic(appID, channel))
+}
+
+func (b *Bus) listen(ctx context.Context, topic string) error {
 	confirmed := make(chan struct{})
 	b.wmu.Lock()
 	b.waiters[topic] = append(b.waiters[topic], confirmed)
 	b.wmu.Unlock()
-	if err := b.ps.Subscribe(ctx, topic); err != nil {
+	if err := b.subscribe(ctx, topic); err != nil {
 		b.dropWaiter(topic, confirmed)
 		return fmt.Errorf("redisbus: subscribe: %w", err)
 	}
@@ -133,6 +173,110 @@ func (b *Bus) Listen(ctx context.Context, appID, channel string) error {
 		b.dropWaiter(topic, confirmed)
 		return ctx.Err()
 	}
+}
+
+// subscribe subscribes topic on the shard that owns it now, leaving the
+// one it was on if that is another. Like go-redis's PubSub, it keeps the
+// topic even when the command could not be sent: the reconnect sends it.
+func (b *Bus) subscribe(ctx context.Context, topic string) error {
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	if b.closed {
+		return redis.ErrClosed
+	}
+	to, created, err := b.shardFor(ctx, topic)
+	if err != nil {
+		return err
+	}
+	if from := b.route[topic]; from != nil && from != to {
+		_ = b.leave(ctx, from, topic)
+	}
+	return b.join(ctx, to, created, topic)
+}
+
+// shardFor returns the shard for topic, new (and not yet receiving) if
+// created. Caller holds smu.
+func (b *Bus) shardFor(ctx context.Context, topic string) (sh *shard, created bool, err error) {
+	var node *redis.Client
+	addr := ""
+	if b.cluster != nil {
+		if node, err = b.cluster.MasterForKey(ctx, topic); err != nil {
+			return nil, false, err
+		}
+		addr = node.Options().Addr
+	}
+	if sh := b.shards[addr]; sh != nil {
+		return sh, false, nil
+	}
+	sh = &shard{addr: addr, topics: map[string]struct{}{}}
+	if node != nil {
+		// The node's own client, not the cluster's PubSub: that one
+		// reconnects to the owner of whichever of its channels comes first
+		// in a map, so after a resharding it could land on another node
+		// than the one this shard stands for.
+		sh.ps = node.SSubscribe(ctx)
+	} else {
+		sh.ps = b.rdb.Subscribe(ctx)
+	}
+	sh.healthy.Store(true)
+	b.shards[addr] = sh
+	b.publishLive()
+	return sh, true, nil
+}
+
+// join subscribes topic on sh and, for a new shard, starts its receive
+// loop. Caller holds smu.
+func (b *Bus) join(ctx context.Context, sh *shard, created bool, topic string) error {
+	sh.topics[topic] = struct{}{}
+	b.route[topic] = sh
+	var err error
+	if b.cluster != nil {
+		err = sh.ps.SSubscribe(ctx, topic)
+	} else {
+		err = sh.ps.Subscribe(ctx, topic)
+	}
+	if err != nil {
+		sh.healthy.Store(false)
+	}
+	if created {
+		// Only after the first subscribe, which dialled: a Receive before
+		// it would have connected with nothing to subscribe.
+		b.wg.Add(1)
+		go b.receive(sh)
+	}
+	return err
+}
+
+// leave unsubscribes topic from sh, and closes a cluster shard left with
+// no topics: after a failover or resharding its node may own nothing.
+// Caller holds smu.
+func (b *Bus) leave(ctx context.Context, sh *shard, topic string) error {
+	delete(sh.topics, topic)
+	if b.route[topic] == sh {
+		delete(b.route, topic)
+	}
+	if b.cluster == nil {
+		return sh.ps.Unsubscribe(ctx, topic)
+	}
+	if len(sh.topics) == 0 {
+		b.closeShard(sh)
+		return nil
+	}
+	return sh.ps.SUnsubscribe(ctx, topic)
+}
+
+func (b *Bus) closeShard(sh *shard) {
+	sh.closed = true
+	_ = sh.ps.Close()
+	if b.shards[sh.addr] == sh {
+		delete(b.shards, sh.addr)
+		b.publishLive()
+	}
+}
+
+func (b *Bus) publishLive() {
+	l := slices.Collect(maps.Values(b.shards))
+	b.live.Store(&l)
 }
 
 func (b *Bus) dropWaiter(topic string, w chan struct{}) {
@@ -162,55 +306,217 @@ func (b *Bus) confirm(topic string) {
 
 // Ignore undoes Listen.
 func (b *Bus) Ignore(ctx context.Context, appID, channel string) error {
-	return b.ps.Unsubscribe(ctx, b.channelTopic(appID, channel))
+	topic := b.channelTopic(appID, channel)
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	sh := b.route[topic]
+	if sh == nil {
+		return nil
+	}
+	if err := b.leave(ctx, sh, topic); err != nil {
+		return fmt.Errorf("redisbus: unsubscribe: %w", err)
+	}
+	return nil
 }
 
-// Healthy reports whether the node's connection to Redis works; while it
-// does not, the node serves its local clients but hears nothing from the
-// others (readiness should say so).
-func (b *Bus) Healthy() bool { return b.healthy.Load() }
+// Healthy reports whether the node's connections to Redis work; while one
+// does not, the node serves its local clients but hears nothing (or, on
+// Redis Cluster, not everything) from the others (readiness should say
+// so).
+func (b *Bus) Healthy() bool {
+	l := b.live.Load()
+	if l == nil {
+		return false
+	}
+	for _, sh := range *l {
+		if !sh.healthy.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 // Close stops receiving and leaves every subscription.
 func (b *Bus) Close() error {
 	b.cancel()
-	err := b.ps.Close()
-	<-b.done
+	b.smu.Lock()
+	if b.closed {
+		b.smu.Unlock()
+		return nil
+	}
+	b.closed = true
+	var err error
+	for _, sh := range b.shards {
+		sh.closed = true
+		if e := sh.ps.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	b.smu.Unlock()
+	b.wg.Wait()
 	return err
 }
 
-func (b *Bus) receive(ctx context.Context) {
-	defer close(b.done)
-	backoff := 50 * time.Millisecond
+const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
+
+func (b *Bus) receive(sh *shard) {
+	defer b.wg.Done()
+	ctx := b.ctx
+	backoff := minBackoff
+	pause := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+		return true
+	}
 	for {
 		// After a connection error the next Receive reconnects and
 		// subscribes again to every channel; nothing is buffered here.
-		v, err := b.ps.Receive(ctx)
+		v, err := sh.ps.Receive(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+			if ctx.Err() != nil || b.shardClosed(sh) {
 				return
 			}
-			if b.healthy.Swap(false) {
-				b.log.Error("redis bus: connection lost; serving local clients only until it is back", "err", err)
+			var rerr redis.Error
+			if b.cluster != nil && errors.As(err, &rerr) && !errors.Is(err, redis.ErrClosed) {
+				// Redis refused a subscription and the connection is fine:
+				// MOVED (the slot changed owner since it was routed), or
+				// CROSSSLOT when go-redis re-subscribed a reconnected
+				// shard's channels in one SSUBSCRIBE. Subscribing each
+				// topic again, where it now belongs, repairs both.
+				b.log.Warn("redis bus: subscription refused; routing the channels again", "node", sh.addr, "err", err)
+				b.cluster.ReloadState(ctx)
+				if !pause() {
+					return
+				}
+				b.reroute(sh, b.refused(sh, err), true)
+				continue
 			}
-			select {
-			case <-ctx.Done():
+			if sh.healthy.Swap(false) {
+				b.log.Error("redis bus: connection lost; serving local clients only until it is back", "node", sh.addr, "err", err)
+			}
+			if !pause() {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 2*time.Second)
+			if b.cluster != nil {
+				// A failover moves the shard's slots to another node: the
+				// topics follow them; those still owned here are
+				// re-subscribed by go-redis when it reconnects.
+				b.cluster.ReloadState(ctx)
+				b.reroute(sh, nil, false)
+			}
 			continue
 		}
-		backoff = 50 * time.Millisecond
-		if !b.healthy.Swap(true) {
-			b.log.Info("redis bus: connection back; subscriptions restored")
+		backoff = minBackoff
+		if !sh.healthy.Swap(true) {
+			b.log.Info("redis bus: connection back; subscriptions restored", "node", sh.addr)
 		}
 		switch m := v.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
 				b.confirm(m.Channel)
+			case "sunsubscribe":
+				// Unasked for (Ignore has already dropped the route when
+				// its own answer comes): Redis drops a shard channel's
+				// subscribers when its slot moves to another shard. If
+				// the client's view of the slots is still the old one,
+				// the SSUBSCRIBE here is refused with MOVED, and the
+				// refusal's path retries once the view is reloaded.
+				b.cluster.ReloadState(ctx)
+				b.reroute(sh, []string{m.Channel}, true)
 			}
 		case *redis.Message:
 			b.deliver(m)
+		}
+	}
+}
+
+// refused is the topics of sh that a refusal is about: after MOVED, those
+// of its slot, since a resharding moves slots one by one and a shard may
+// hold thousands of channels; else (CROSSSLOT) all of them, nil.
+func (b *Bus) refused(sh *shard, err error) []string {
+	slot, ok := movedSlot(err.Error())
+	if !ok {
+		return nil
+	}
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	out := []string{}
+	for t := range sh.topics {
+		if keySlot(t) == slot {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (b *Bus) shardClosed(sh *shard) bool {
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	return sh.closed || b.closed
+}
+
+// reroute moves topics (all of sh's when nil) that are still routed to sh
+// to the shard that owns them now; with resubscribe, those that stay are
+// subscribed again on sh.
+func (b *Bus) reroute(sh *shard, topics []string, resubscribe bool) {
+	ctx := b.ctx
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	if b.closed || sh.closed {
+		return
+	}
+	if topics == nil {
+		topics = slices.Collect(maps.Keys(sh.topics))
+	}
+	type move struct {
+		to      *shard
+		created bool
+	}
+	moves := map[string]move{}
+	for _, t := range topics {
+		if b.route[t] != sh {
+			continue // left or moved since
+		}
+		to, created, err := b.shardFor(ctx, t)
+		if err != nil {
+			b.log.Warn("redis bus: cannot route a channel; retrying on the next error", "topic", t, "err", err)
+			continue
+		}
+		if to != sh {
+			moves[t] = move{to, created}
+			continue
+		}
+		if resubscribe {
+			if err := sh.ps.SSubscribe(ctx, t); err != nil {
+				b.log.Warn("redis bus: subscribe again", "topic", t, "err", err)
+			}
+		}
+	}
+	if len(moves) == 0 {
+		return
+	}
+	if len(moves) == len(sh.topics) {
+		// Everything leaves (a failed-over primary): drop the connection
+		// rather than unsubscribe one by one, each of which would try to
+		// dial a node that may be gone.
+		for t := range moves {
+			delete(sh.topics, t)
+			delete(b.route, t)
+		}
+		b.closeShard(sh)
+	} else {
+		for t := range moves {
+			_ = b.leave(ctx, sh, t)
+		}
+	}
+	for t, m := range moves {
+		if err := b.join(ctx, m.to, m.created, t); err != nil {
+			b.log.Warn("redis bus: subscribe on the channel's new shard", "topic", t, "node", m.to.addr, "err", err)
 		}
 	}
 }
@@ -230,10 +536,22 @@ func (b *Bus) deliver(m *redis.Message) {
 
 // channelTopic is the Redis channel of one Pusher channel. The app id is
 // length-prefixed, so no app id or channel name can make two pairs meet.
+//
+// It has no hash tag, unlike State's keys: no key or script goes with a
+// pub/sub channel, so nothing needs it in the app's slot, and hashing the
+// whole name spreads one app's channels over the shards of a Redis
+// Cluster, so a busy app's fan-out is not all on one shard. Per channel is
+// enough for order: one channel is one slot.
 func (b *Bus) channelTopic(appID, channel string) string {
 	return b.prefix + "c:" + fmt.Sprint(len(appID)) + ":" + appID + ":" + channel
 }
 
+// nodeWideTopic carries the messages for every node. On Redis Cluster it
+// is a shard channel too, which every node SSUBSCRIBEs, rather than a
+// classic channel: a classic PUBLISH on a cluster is copied over the
+// cluster bus to every Redis node whether a subscriber is there or not,
+// while these messages are few, and on one shard they cost one message
+// per Switchboard node, with the same code path and order as events.
 func (b *Bus) nodeWideTopic() string { return b.prefix + "nodes" }
 
 // encode writes a message as its kind and six length-prefixed fields.

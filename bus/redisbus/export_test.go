@@ -9,3 +9,4 @@ var (
 
 // SetRatesClock makes r read the time from now.
 func SetRatesClock(r *Rates, now func() time.Time) { r.now = now }
+var KeySlot = keySlot

@@ -40,6 +40,10 @@ func (d *departures) list() []bus.Departure {
 // the REST-visible counts no longer include them.
 func TestDeadNodeIsReaped(t *testing.T) {
 	rdb, prefix := prefixed(t)
+	deadNodeIsReaped(t, rdb, prefix)
+}
+
+func deadNodeIsReaped(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	a, b := redisbus.NewState(rdb, prefix, "A"), redisbus.NewState(rdb, prefix, "B")
 	const timeout = 600 * time.Millisecond
@@ -209,6 +213,10 @@ func TestLeaveRemovesEverything(t *testing.T) {
 // TestConnectionLimitAcrossNodes: the limit holds for the sum of nodes.
 func TestConnectionLimitAcrossNodes(t *testing.T) {
 	rdb, prefix := prefixed(t)
+	connectionLimitAcrossNodes(t, rdb, prefix)
+}
+
+func connectionLimitAcrossNodes(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	a, b := redisbus.NewState(rdb, prefix, "A"), redisbus.NewState(rdb, prefix, "B")
 	acquire := func(s *redisbus.State) bool {

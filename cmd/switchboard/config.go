@@ -46,6 +46,7 @@ type serveConfig struct {
 
 	// bus (redis.go)
 	RedisURL    string
+	RedisMode   string
 	RedisPrefix string
 	NodeTimeout time.Duration
 
@@ -83,6 +84,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let webhook URLs set through the management API or CLI reach private, loopback and link-local addresses (apps-file URLs always may)")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
+	fs.StringVar(&c.RedisMode, "redis-mode", "single", "how to read --redis-url: single (one Redis), cluster (Redis Cluster, sharded pub/sub; more nodes as ?addr=host:port) or sentinel (the URL names Sentinels, ?master_name= the primary)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
 	fs.DurationVar(&c.NodeTimeout, "node-timeout", 15*time.Second, "with --redis-url: a node silent this long is taken for dead and its sockets are removed from the shared state (member_removed sent); nodes heartbeat every third of it")
 	c.DB.register(fs)
@@ -154,10 +156,19 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-request-bytes: %d is below 1024", c.MaxRequestBytes)
 	case c.Migrate && c.DB.DatabaseURL == "":
 		return errors.New("--migrate: needs --database-url (or SWITCHBOARD_DATABASE_URL); the in-memory store has no migrations")
+	case c.RedisMode != "single" && c.RedisMode != "cluster" && c.RedisMode != "sentinel":
+		return fmt.Errorf("--redis-mode: %q is not single, cluster or sentinel", c.RedisMode)
+	case c.RedisMode != "single" && c.RedisURL == "":
+		return fmt.Errorf("--redis-mode: %s needs --redis-url", c.RedisMode)
 	case c.AppCacheTTL <= 0:
 		return fmt.Errorf("--app-cache-ttl: must be positive, got %s", c.AppCacheTTL)
 	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
 		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
+	}
+	if c.RedisURL != "" {
+		if _, err := parseRedis(c.RedisMode, c.RedisURL); err != nil {
+			return err
+		}
 	}
 	if c.PprofAddr != "" {
 		host, _, err := net.SplitHostPort(c.PprofAddr)

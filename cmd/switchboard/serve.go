@@ -75,7 +75,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 	busKind := "memory"
 	if cfg.RedisURL != "" {
-		busKind = "redis"
+		busKind = "redis (" + cfg.RedisMode + ")"
 	}
 	log.Info("switchboard starting", "version", buildVersion(), "store", cfg.DB.kind(), "bus", busKind)
 	switch {

@@ -2,7 +2,7 @@
 // SWITCHBOARD_TEST_REDIS_URL's) and a key prefix of their own, whose keys
 // are deleted when the test ends; nothing ever flushes the server.
 // Without a reachable Redis a test skips, except under CI=true, where it
-// fails.
+// fails. Cluster starts a Redis Cluster of the test's own.
 package redistest
 
 import (
@@ -47,10 +47,22 @@ func Prefix(t testing.TB, rdb redis.UniversalClient) string {
 	p := "sbtest:" + hex.EncodeToString(b[:]) + ":"
 	t.Cleanup(func() {
 		ctx := context.Background() // the test's context is already cancelled here
-		iter := rdb.Scan(ctx, 0, p+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
+		// On a cluster SCAN sees one node's keys: sweep every primary.
+		if cc, ok := rdb.(*redis.ClusterClient); ok {
+			_ = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+				deletePrefix(ctx, c, p)
+				return nil
+			})
+			return
 		}
+		deletePrefix(ctx, rdb, p)
 	})
 	return p
+}
+
+func deletePrefix(ctx context.Context, rdb redis.UniversalClient, p string) {
+	iter := rdb.Scan(ctx, 0, p+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Del(ctx, iter.Val())
+	}
 }
