@@ -12,30 +12,19 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const net = require('node:net');
-const { spawn, spawnSync } = require('node:child_process');
-const { start, until, withServerLogs } = require('./lib/server');
+const { start, until, freePort, withServerLogs } = require('./lib/server');
+const { sharedRedisUp, clearPrefix, ownRedis } = require('./lib/redis');
 const { QUERY, backend, client, closeAll, connected, subscribed, record, errors, raw, waitFor, mark } = require('./lib/clients');
 const { balance } = require('./lib/balancer');
 const apps = require('./lib/apps');
 
-const redisCli = (port, ...args) => spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
-const redisUp = (() => { const r = redisCli(6379, 'PING'); return !r.error && r.stdout.trim() === 'PONG'; })();
-const skip = !redisUp && process.env.CI !== 'true' ? 'Redis (redis-cli, 127.0.0.1:6379) not available' : false;
+const skip = !sharedRedisUp() && process.env.CI !== 'true' ? 'Redis (redis-cli, 127.0.0.1:6379) not available' : false;
 
 const NODE_TIMEOUT_MS = 2000;
 // Cluster-wide limits: two connections, and five HTTP events a second.
 const pair = { id: '201', key: 'key-pair', secret: 'secret-pair', name: 'pair', max_connections: 2 };
 const fiveASecond = { id: '202', key: 'key-five', secret: 'secret-five', name: 'five', max_backend_events_per_second: 5 };
 const clusterApps = [apps.main, pair, fiveASecond];
-
-function clearPrefix(port, prefix) {
-  const keys = redisCli(port, '--scan', '--pattern', `${prefix}*`).stdout.split('\n').filter(Boolean);
-  if (keys.length) redisCli(port, 'DEL', ...keys);
-}
 
 async function startNodes(n, redisPort, prefix, extra = []) {
   const args = ['--redis-url', `redis://127.0.0.1:${redisPort}/0`, '--redis-prefix', prefix, '--node-timeout', `${NODE_TIMEOUT_MS}ms`, ...extra];
@@ -214,26 +203,6 @@ describe('three nodes on Redis', { skip }, () => {
     }
   }));
 });
-
-// ownRedis starts a redis-server of this test's own on port (nothing on disk).
-function ownRedis(port) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sb-e2e-redis-'));
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const exited = new Promise((r) => proc.on('exit', r));
-  return {
-    proc,
-    ready: () => until(`redis-server on ${port}`, () => redisCli(port, 'PING').stdout.trim() === 'PONG', 10000),
-    async kill() { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); await exited; fs.rmSync(dir, { recursive: true, force: true }); },
-  };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
 
 describe('Redis restart under three nodes', { skip }, () => {
   let nodes = [], redis, port;

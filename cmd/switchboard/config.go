@@ -43,6 +43,7 @@ type serveConfig struct {
 
 	// webhooks (webhooks.go)
 	WebhooksAllowPrivate bool
+	WebhooksClaimAfter   time.Duration
 
 	// bus (redis.go)
 	RedisURL    string
@@ -83,6 +84,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.TimestampWindow, "timestamp-window", 600*time.Second, "HTTP API: accepted distance of auth_timestamp from the server clock")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 256<<10, "HTTP API: largest request body")
 	fs.BoolVar(&c.WebhooksAllowPrivate, "webhooks-allow-private", false, "let webhook URLs set through the management API or CLI reach private, loopback and link-local addresses (apps-file URLs always may)")
+	fs.DurationVar(&c.WebhooksClaimAfter, "webhooks-claim-after", 30*time.Second, "with --redis-url: a webhook job a node took and did not finish in this long (the node died) is delivered by another node; keep it above the 10 s request timeout")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
 	fs.StringVar(&c.RedisMode, "redis-mode", "single", "how to read --redis-url: single (one Redis), cluster (Redis Cluster, sharded pub/sub; more nodes as ?addr=host:port) or sentinel (the URL names Sentinels, ?master_name= the primary)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
@@ -140,6 +142,8 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-frame-bytes: %d is below 1024", c.MaxFrameBytes)
 	case c.MaxChannelsPerConnection < 1:
 		return fmt.Errorf("--max-channels-per-connection: must be at least 1, got %d", c.MaxChannelsPerConnection)
+	case c.WebhooksClaimAfter < time.Second:
+		return fmt.Errorf("--webhooks-claim-after: must be at least 1s, got %s", c.WebhooksClaimAfter)
 	case c.NodeTimeout < time.Second:
 		return fmt.Errorf("--node-timeout: must be at least 1s, got %s", c.NodeTimeout)
 	case c.PresenceGrace < 0:

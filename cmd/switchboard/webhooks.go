@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +38,7 @@ func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *te
 	reg prometheus.Registerer, log *slog.Logger) (*webhookPipeline, error) {
 	p := &webhookPipeline{}
 	if bb.rdb != nil {
-		q, err := redisqueue.New(ctx, bb.rdb, redisqueue.Options{Prefix: cfg.RedisPrefix})
+		q, err := redisqueue.New(ctx, bb.rdb, redisqueue.Options{Prefix: cfg.RedisPrefix, ClaimIdle: cfg.WebhooksClaimAfter})
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: webhook queue: %w", err)
 		}
@@ -75,7 +76,7 @@ func consumerName() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return host + "-" + hex.EncodeToString(b[:])
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 }
 
 // start runs the notifier and the worker in g. The returned stop is for
