@@ -64,6 +64,16 @@ describe('three nodes on Redis', { skip }, () => {
     }
   }));
 
+  it('a cache channel\'s last event, published on A, greets a subscriber on C', withServerLogs(async () => {
+    const [a, , c] = nodes;
+    await backend(a, apps.main).trigger('cache-cluster', 'state', { v: 7 });
+    const ch = client(c, apps.main).subscribe('cache-cluster');
+    const got = record(ch, 'state', 'pusher:cache_miss');
+    await subscribed(ch);
+    await waitFor(got);
+    assert.deepEqual(got.map((e) => [e.event, e.data]), [['state', { v: 7 }]]);
+  }));
+
   it('presence: one member_added per user however many nodes it joins from, member_removed when its last socket leaves', withServerLogs(async () => {
     const [a, b, c] = nodes;
     const watch = await subscribed(client(a, apps.main, { presence: { user_id: 'watcher' } }).subscribe('presence-lobby'));
@@ -85,7 +95,7 @@ describe('three nodes on Redis', { skip }, () => {
     await until('node C to stop counting ann', async () => (await usersOf(c, 'presence-lobby')).length === 1);
   }));
 
-  it('terminate_connections closes a user\'s sockets on every node', withServerLogs(async () => {
+  it('server-to-user events and terminate_connections reach a user\'s sockets on every node', withServerLogs(async () => {
     const [a, b, c] = nodes;
     const onA = client(a, apps.main, { user: { id: 'tess' } });
     const onB = client(b, apps.main, { user: { id: 'tess' } });
@@ -93,6 +103,12 @@ describe('three nodes on Redis', { skip }, () => {
     const errs = [onA, onB, other].map(errors);
     for (const p of [onA, onB, other]) { await connected(p); p.signin(); }
     await until('all signed in', () => [onA, onB, other].every((p) => p.user.serverToUserChannel && p.user.serverToUserChannel.subscribed));
+    // Server-to-user events published on C reach tess on A and B.
+    const toA = record(onA.user, 'note');
+    const toB = record(onB.user, 'note');
+    await backend(c, apps.main).sendToUser('tess', 'note', { hi: 1 });
+    await waitFor(toA); await waitFor(toB);
+    assert.deepEqual([toA[0].data, toB[0].data], [{ hi: 1 }, { hi: 1 }]);
     await backend(c, apps.main).terminateUserConnections('tess');
     await until('tess cut on A and B with 4009', () => errs[0].codes().includes(4009) && errs[1].codes().includes(4009));
     assert.equal(other.connection.state, 'connected');
