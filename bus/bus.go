@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -34,6 +35,23 @@ type Message struct {
 	UserID string
 	// ExcludeSocketID is left out of delivery (the publisher's own socket).
 	ExcludeSocketID string
+
+	// Seq and Epoch are a sequenced event's position in its channel,
+	// assigned by the bus in Publish (which sets them on the message it
+	// is given): Seq counts the channel's events from 1, in the order every
+	// node delivers them; Epoch names the count, and changes when the bus
+	// starts it over (it lost or expired it), so positions compare only
+	// within one epoch. Zero for messages that are not Sequenced.
+	Seq   uint64
+	Epoch string
+}
+
+// Sequenced reports whether m gets a position: every channel event but
+// the protocol's own (pusher: and pusher_internal: events, such as
+// member_added), which a client that missed them gets again on
+// resubscribing.
+func Sequenced(m *Message) bool {
+	return m.Kind == KindEvent && !strings.HasPrefix(m.Event, "pusher_internal:") && !strings.HasPrefix(m.Event, "pusher:")
 }
 
 // Handler is a node's receiver of messages for local delivery. Deliver
@@ -60,6 +78,7 @@ type Bus interface {
 type Memory struct {
 	mu       sync.RWMutex
 	handlers []*attachment
+	seq      *sequencer
 }
 
 // attachment wraps a handler so detach finds its own entry by pointer:
@@ -70,7 +89,7 @@ type attachment struct{ h Handler }
 var _ Bus = (*Memory)(nil)
 
 // NewMemory returns a bus with no nodes attached.
-func NewMemory() *Memory { return &Memory{} }
+func NewMemory() *Memory { return &Memory{seq: newSequencer(DefaultPositionTTL)} }
 
 // Attach adds a node's handler; the returned func detaches it.
 func (m *Memory) Attach(h Handler) (detach func()) {
@@ -98,9 +117,18 @@ func (m *Memory) Publish(ctx context.Context, msg *Message) error {
 	m.mu.RLock()
 	hs := m.handlers
 	m.mu.RUnlock()
-	for _, a := range hs {
-		a.h.Deliver(msg)
+	deliver := func() {
+		for _, a := range hs {
+			a.h.Deliver(msg)
+		}
 	}
+	if Sequenced(msg) {
+		// Numbered and delivered under the channel's lock, so every
+		// handler sees the channel's events in number order.
+		m.seq.next(msg, deliver)
+		return nil
+	}
+	deliver()
 	return nil
 }
 

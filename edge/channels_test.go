@@ -355,3 +355,36 @@ func TestStuckReadersDoNotStallOthers(t *testing.T) {
 	healthy.expect("after", "busy")
 	_ = stuck
 }
+
+// TestPositionsOnlyForSubscribersThatAsk: a subscriber that sends a
+// position in pusher:subscribe gets each event with "seq" and "epoch";
+// everyone else gets Pusher's frame, byte for byte.
+func TestPositionsOnlyForSubscribersThatAsk(t *testing.T) {
+	n := newNode(t, edge.Options{})
+	plain, tracked := n.dial(), n.dial()
+	plain.join("ticks", "")
+	tracked.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": "ticks", "position": map[string]any{}}})
+	tracked.expect(protocol.EventSubscriptionSucceeded, "ticks")
+	var epoch string
+	for i := 1; i <= 3; i++ {
+		publish(t, n, "ticks", "tick", strconv.Itoa(i))
+		want := `{"event":"tick","channel":"ticks","data":"` + strconv.Itoa(i) + `"}`
+		if f := plain.expect("tick", "ticks"); f.raw != want {
+			t.Fatalf("plain subscriber got %s, want %s", f.raw, want)
+		}
+		f := tracked.expect("tick", "ticks")
+		var pos struct {
+			Seq   uint64 `json:"seq"`
+			Epoch string `json:"epoch"`
+		}
+		if err := json.Unmarshal([]byte(f.raw), &pos); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			epoch = pos.Epoch
+		}
+		if pos.Seq != uint64(i) || pos.Epoch == "" || pos.Epoch != epoch {
+			t.Fatalf("event %d: position %d/%q (first epoch %q): %s", i, pos.Seq, pos.Epoch, epoch, f.raw)
+		}
+	}
+}

@@ -66,6 +66,9 @@ type subscription struct {
 	kind     protocol.Channel
 	userID   string // presence member id
 	userInfo []byte // presence member's user_info, to add it again (Reassert)
+	// positions: the subscriber asked for events with their channel
+	// positions (protocol.SubscribeData.Position).
+	positions bool
 	// stateRemoved: undoState has removed it from the shared state.
 	stateRemoved atomic.Bool
 	pos          int // index in the hub's subscriber slice; guarded by the shard lock

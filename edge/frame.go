@@ -3,6 +3,7 @@ package edge
 import (
 	"encoding/binary"
 
+	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/protocol"
 )
 
@@ -55,6 +56,18 @@ func textFrame(payload []byte) []byte {
 func eventFrame(event, channel string, data []byte, userID string) []byte {
 	b := frameBuf(len(event) + len(channel) + len(data) + len(userID) + 48)
 	b = protocol.AppendEvent(b, event, channel, data, userID)
+	return seal(b, opText)
+}
+
+// messageFrame is the frame of a bus event, with its channel position
+// when it has one and positioned is set.
+func messageFrame(msg *bus.Message, positioned bool) []byte {
+	if msg.Seq == 0 || !positioned {
+		return eventFrame(msg.Event, msg.Channel, msg.Data, msg.UserID)
+	}
+	b := frameBuf(len(msg.Event) + len(msg.Channel) + len(msg.Data) + len(msg.UserID) + len(msg.Epoch) + 80)
+	b = protocol.AppendEvent(b, msg.Event, msg.Channel, msg.Data, msg.UserID)
+	b = protocol.AppendPosition(b, msg.Seq, msg.Epoch)
 	return seal(b, opText)
 }
 

@@ -102,9 +102,11 @@ func (h *hub) remove(s *subscription) (lastLocal bool) {
 }
 
 // fanout queues frame on every local subscriber of the channel except the
-// socket excluded. frame is built lazily, once, and only if the channel has
-// local subscribers; it returns how many sockets it was queued on.
-func (h *hub) fanout(app, channel, exclude string, build func() []byte) int {
+// socket excluded. The frame is built lazily, once per form — plain, or
+// with the event's position for subscribers that asked for it — and only
+// if the channel has local subscribers; it returns how many sockets it was
+// queued on.
+func (h *hub) fanout(app, channel, exclude string, build func(positioned bool) []byte) int {
 	k := chanKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -113,7 +115,7 @@ func (h *hub) fanout(app, channel, exclude string, build func() []byte) int {
 	if lc == nil {
 		return 0
 	}
-	frame := build()
+	var plain, positioned []byte
 	send := (*conn).send
 	if len(lc.subs) <= directFanout {
 		send = (*conn).sendNow
@@ -122,6 +124,16 @@ func (h *hub) fanout(app, channel, exclude string, build func() []byte) int {
 	for _, s := range lc.subs {
 		if exclude != "" && s.conn.socketID == exclude {
 			continue
+		}
+		frame := plain
+		if s.positions {
+			if positioned == nil {
+				positioned = build(true)
+			}
+			frame = positioned
+		} else if frame == nil {
+			plain = build(false)
+			frame = plain
 		}
 		if send(s.conn, frame) {
 			n++

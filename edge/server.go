@@ -430,8 +430,8 @@ func (s *Server) unregister(c *conn) {
 func (s *Server) Deliver(msg *bus.Message) {
 	switch msg.Kind {
 	case bus.KindEvent:
-		n := s.hub.fanout(msg.AppID, msg.Channel, msg.ExcludeSocketID, func() []byte {
-			return eventFrame(msg.Event, msg.Channel, msg.Data, msg.UserID)
+		n := s.hub.fanout(msg.AppID, msg.Channel, msg.ExcludeSocketID, func(positioned bool) []byte {
+			return messageFrame(msg, positioned)
 		})
 		if n > 0 {
 			s.metrics.app(msg.AppID).messagesOut.Add(float64(n))

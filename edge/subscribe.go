@@ -66,7 +66,7 @@ func (c *conn) subscribe(data json.RawMessage) {
 			strconv.Itoa(c.srv.opts.MaxChannelsPerConnection) + ")"})
 		return
 	}
-	sub := &subscription{conn: c, channel: ch, kind: kind}
+	sub := &subscription{conn: c, channel: ch, kind: kind, positions: d.Position != nil}
 	var member protocol.Member
 	switch {
 	case kind.Kind == protocol.KindServerToUser:

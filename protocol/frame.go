@@ -63,6 +63,18 @@ type SubscribeData struct {
 	Channel     string `json:"channel"`
 	Auth        string `json:"auth"`
 	ChannelData string `json:"channel_data"`
+	// Position is Switchboard's extension: a subscriber that sends it
+	// (an empty object at first) receives every sequenced event with its
+	// position ("seq", "epoch"); Pusher's clients never send it and get
+	// Pusher's frames unchanged.
+	Position *Position `json:"position,omitempty"`
+}
+
+// Position is an event's place in its channel: its sequence number in
+// the channel's epoch.
+type Position struct {
+	Epoch string `json:"epoch,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
 }
 
 // DecodeSubscribe parses the data of pusher:subscribe or
@@ -222,6 +234,18 @@ func AppendEvent(dst []byte, event, channel string, data []byte, userID string) 
 		dst = append(dst, `,"user_id":`...)
 		dst = AppendJSONString(dst, userID)
 	}
+	return append(dst, '}')
+}
+
+// AppendPosition adds a sequenced event's position to a frame that
+// AppendEvent wrote (dst ends with its closing brace): top-level "seq" and
+// "epoch" fields, for subscribers that asked for positions (see
+// SubscribeData.Position).
+func AppendPosition(dst []byte, seq uint64, epoch string) []byte {
+	dst = append(dst[:len(dst)-1], `,"seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"epoch":`...)
+	dst = AppendJSONString(dst, epoch)
 	return append(dst, '}')
 }
 

@@ -479,3 +479,12 @@ func TestAppendJSONStringAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendPosition(t *testing.T) {
+	b := protocol.AppendEvent(nil, "e", "ch", []byte(`"x"`), "")
+	b = protocol.AppendPosition(b, 42, `ep"1`)
+	want := `{"event":"e","channel":"ch","data":"x","seq":42,"epoch":"ep\"1"}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+}

@@ -28,6 +28,7 @@ func RunBus(t *testing.T, open func(t *testing.T) (b bus.Bus, attach func(h bus.
 		{"EveryNodeOnceInOrder", testEveryNodeOnceInOrder},
 		{"MessageFieldsSurvive", testMessageFieldsSurvive},
 		{"OrderPerChannelUnderConcurrency", testOrderPerChannelUnderConcurrency},
+		{"PositionsPerChannel", testPositionsPerChannel},
 		{"AppWideKindsReachEveryNode", testAppWideKinds},
 		{"DetachStopsDelivery", testDetachStopsDelivery},
 		{"CancelledContext", testCancelledContext},
@@ -303,5 +304,62 @@ func testCancelledContext(t *testing.T, f *busFixture) {
 	}
 	if err := f.b.Ignore(f.ctx, f.app, "c"); err != nil {
 		t.Fatalf("Ignore: %v", err)
+	}
+}
+
+// testPositionsPerChannel: concurrent publishers to one channel get
+// positions 1, 2, 3… with one epoch, every node delivers them in that
+// order, Publish sets them on the message it is given, and the protocol's
+// own events and app-wide messages get none.
+func testPositionsPerChannel(t *testing.T, f *busFixture) {
+	const publishers, each = 4, 50
+	nodes := []*recorder{f.node(), f.node()}
+	f.listen("seq-a", "seq-b")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	assigned := map[uint64]string{} // seq on seq-a → data, as Publish set them
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				m := &bus.Message{Kind: bus.KindEvent, AppID: f.app, Channel: "seq-a", Event: "e", Data: []byte(fmt.Sprintf(`"%d-%d"`, p, i))}
+				if err := f.b.Publish(f.ctx, m); err != nil {
+					t.Errorf("publish: %v", err)
+					return
+				}
+				mu.Lock()
+				assigned[m.Seq] = string(m.Data)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	internal := &bus.Message{Kind: bus.KindEvent, AppID: f.app, Channel: "seq-a", Event: protocol.EventMemberAdded, Data: []byte(`"{}"`)}
+	f.publish(internal)
+	other := &bus.Message{Kind: bus.KindEvent, AppID: f.app, Channel: "seq-b", Event: "e", Data: []byte(`1`)}
+	f.publish(other)
+	if internal.Seq != 0 || internal.Epoch != "" {
+		t.Fatalf("pusher_internal event got position %d/%q", internal.Seq, internal.Epoch)
+	}
+	if other.Seq != 1 || other.Epoch == "" {
+		t.Fatalf("first event of another channel: position %d/%q, want 1 and an epoch", other.Seq, other.Epoch)
+	}
+	if len(assigned) != publishers*each {
+		t.Fatalf("%d distinct positions for %d events", len(assigned), publishers*each)
+	}
+	for i, r := range nodes {
+		msgs := perChannel(r.waitCount(t, publishers*each+2))
+		a := msgs["seq-a"]
+		epoch := a[0].Epoch
+		for j, m := range a[:publishers*each] {
+			if m.Seq != uint64(j+1) || m.Epoch != epoch || epoch == "" {
+				t.Fatalf("node %d: event %d on seq-a has position %d/%q, want %d/%q", i, j, m.Seq, m.Epoch, j+1, epoch)
+			}
+			if assigned[m.Seq] != string(m.Data) {
+				t.Fatalf("node %d: position %d carries %s, Publish gave it to %s", i, m.Seq, m.Data, assigned[m.Seq])
+			}
+		}
+		if last := a[len(a)-1]; last.Event != protocol.EventMemberAdded || last.Seq != 0 {
+			t.Fatalf("node %d: internal event arrived as %+v", i, *last)
+		}
 	}
 }

@@ -14,13 +14,17 @@
 package redisbus
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +143,9 @@ func (b *Bus) Publish(ctx context.Context, msg *bus.Message) error {
 	if msg.Kind == bus.KindEvent {
 		topic = b.channelTopic(msg.AppID, msg.Channel)
 	}
+	if bus.Sequenced(msg) {
+		return b.publishSequenced(ctx, topic, msg)
+	}
 	var err error
 	if b.cluster != nil {
 		err = b.cluster.SPublish(ctx, topic, encode(msg)).Err()
@@ -149,6 +156,50 @@ func (b *Bus) Publish(ctx context.Context, msg *bus.Message) error {
 		return fmt.Errorf("redisbus: publish: %w", err)
 	}
 	return nil
+}
+
+// publishSequenced numbers the event and publishes it in one script, so
+// numbers and delivery order agree however many nodes publish to the
+// channel. The counter's keys carry the topic as their hash tag: on
+// Redis Cluster they live in the topic's slot, where the script may
+// SPUBLISH. The script puts the position in front of the encoded message
+// ("S<seq>:<epoch>:"; a plain message starts with its kind, a small byte).
+var publishSequenced = redis.NewScript(`
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[2], epoch)
+  redis.call('DEL', KEYS[1])
+end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call(ARGV[5], ARGV[1], 'S' .. seq .. ':' .. epoch .. ':' .. ARGV[2])
+return {seq, epoch}`)
+
+func (b *Bus) publishSequenced(ctx context.Context, topic string, msg *bus.Message) error {
+	cmd := "PUBLISH"
+	if b.cluster != nil {
+		cmd = "SPUBLISH"
+	}
+	tag := "{" + topic + "}:"
+	r, err := publishSequenced.Run(ctx, b.rdb, []string{tag + "seq", tag + "epoch"},
+		topic, encode(msg), newEpoch(), bus.DefaultPositionTTL.Milliseconds(), cmd).Slice()
+	if err != nil {
+		return fmt.Errorf("redisbus: publish: %w", err)
+	}
+	seq, _ := r[0].(int64)
+	epoch, _ := r[1].(string)
+	msg.Seq, msg.Epoch = uint64(seq), epoch
+	return nil
+}
+
+// newEpoch is a candidate epoch; the script keeps the channel's current
+// one while its counter lives.
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Listen subscribes this node to a channel's events and returns once
@@ -573,10 +624,21 @@ func encode(m *bus.Message) []byte {
 var errCorrupt = errors.New("corrupt bus message")
 
 func decode(b []byte) (*bus.Message, error) {
+	var seq uint64
+	var epoch string
+	if len(b) > 0 && b[0] == 'S' {
+		s, rest, ok := bytes.Cut(b[1:], []byte{':'})
+		e, body, ok2 := bytes.Cut(rest, []byte{':'})
+		n, err := strconv.ParseUint(string(s), 10, 64)
+		if !ok || !ok2 || err != nil || len(e) == 0 {
+			return nil, errCorrupt
+		}
+		seq, epoch, b = n, string(e), body
+	}
 	if len(b) < 1 {
 		return nil, errCorrupt
 	}
-	m := &bus.Message{Kind: bus.Kind(b[0])}
+	m := &bus.Message{Kind: bus.Kind(b[0]), Seq: seq, Epoch: epoch}
 	b = b[1:]
 	var fields [6][]byte
 	for i := range fields {

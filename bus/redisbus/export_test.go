@@ -9,4 +9,5 @@ var (
 
 // SetRatesClock makes r read the time from now.
 func SetRatesClock(r *Rates, now func() time.Time) { r.now = now }
+
 var KeySlot = keySlot
