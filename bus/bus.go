@@ -88,8 +88,21 @@ type attachment struct{ h Handler }
 
 var _ Bus = (*Memory)(nil)
 
-// NewMemory returns a bus with no nodes attached.
-func NewMemory() *Memory { return &Memory{seq: newSequencer(DefaultPositionTTL)} }
+// NewMemory returns a bus with no nodes attached that keeps no history.
+func NewMemory() *Memory { return NewMemoryWithHistory(HistoryOptions{}) }
+
+// NewMemoryWithHistory returns a bus that keeps each channel's recent
+// events as h says (in a ring per channel).
+func NewMemoryWithHistory(h HistoryOptions) *Memory {
+	return &Memory{seq: newSequencer(DefaultPositionTTL, h)}
+}
+
+var _ History = (*Memory)(nil)
+
+// Since implements History.
+func (m *Memory) Since(_ context.Context, appID, channel string, after uint64, limit int) (Retained, error) {
+	return m.seq.since(appID, channel, after, limit), nil
+}
 
 // Attach adds a node's handler; the returned func detaches it.
 func (m *Memory) Attach(h Handler) (detach func()) {

@@ -171,3 +171,9 @@ func TestPublisherTerminateUser(t *testing.T) {
 		t.Fatalf("message %+v", *m)
 	}
 }
+
+func TestMemoryHistory(t *testing.T) {
+	bustest.RunHistory(t, func(t *testing.T, h bus.HistoryOptions) bustest.HistoryBus {
+		return bus.NewMemoryWithHistory(h)
+	})
+}

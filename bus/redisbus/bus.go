@@ -25,6 +25,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,9 @@ type Options struct {
 	// so all fan-out on one shard.
 	Prefix string
 	Logger *slog.Logger
+	// History is what each channel keeps of its events (a stream per
+	// channel); the zero value keeps none.
+	History bus.HistoryOptions
 }
 
 // Bus is one node's connection to the Redis bus.
@@ -51,6 +55,7 @@ type Bus struct {
 	cluster *redis.ClusterClient
 	prefix  string
 	log     *slog.Logger
+	history bus.HistoryOptions
 
 	mu       sync.RWMutex
 	handlers []*attachment
@@ -102,7 +107,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Bus, er
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{rdb: rdb, prefix: opts.Prefix, log: opts.Logger,
+	b := &Bus{rdb: rdb, prefix: opts.Prefix, log: opts.Logger, history: opts.History,
 		waiters: map[string][]chan struct{}{}, shards: map[string]*shard{}, route: map[string]*shard{}}
 	b.cluster, _ = rdb.(*redis.ClusterClient)
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -169,22 +174,35 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[3]
   redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[3])
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local keep = tonumber(ARGV[6])
+if keep > 0 then
+  local t = redis.call('TIME')
+  redis.call('XADD', KEYS[3], 'MAXLEN', keep, seq .. '-1', 'm', ARGV[2], 't', t[1] * 1000 + math.floor(t[2] / 1000))
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
 redis.call(ARGV[5], ARGV[1], 'S' .. seq .. ':' .. epoch .. ':' .. ARGV[2])
 return {seq, epoch}`)
+
+// positionKeys are the counter, epoch and history stream of a topic,
+// under the prefix like every key, with the topic as their hash tag.
+func (b *Bus) positionKeys(topic string) []string {
+	tag := b.prefix + "{" + topic + "}:"
+	return []string{tag + "seq", tag + "epoch", tag + "history"}
+}
 
 func (b *Bus) publishSequenced(ctx context.Context, topic string, msg *bus.Message) error {
 	cmd := "PUBLISH"
 	if b.cluster != nil {
 		cmd = "SPUBLISH"
 	}
-	tag := "{" + topic + "}:"
-	r, err := publishSequenced.Run(ctx, b.rdb, []string{tag + "seq", tag + "epoch"},
-		topic, encode(msg), newEpoch(), bus.DefaultPositionTTL.Milliseconds(), cmd).Slice()
+	ttl := max(bus.DefaultPositionTTL, b.history.MaxAge)
+	r, err := publishSequenced.Run(ctx, b.rdb, b.positionKeys(topic),
+		topic, encode(msg), newEpoch(), ttl.Milliseconds(), cmd, b.history.Length).Slice()
 	if err != nil {
 		return fmt.Errorf("redisbus: publish: %w", err)
 	}
@@ -192,6 +210,54 @@ func (b *Bus) publishSequenced(ctx context.Context, topic string, msg *bus.Messa
 	epoch, _ := r[1].(string)
 	msg.Seq, msg.Epoch = uint64(seq), epoch
 	return nil
+}
+
+var _ bus.History = (*Bus)(nil)
+
+// Since implements bus.History from the channel's stream, whose entry
+// ids are the positions ("<seq>-1").
+func (b *Bus) Since(ctx context.Context, appID, channel string, after uint64, limit int) (bus.Retained, error) {
+	keys := b.positionKeys(b.channelTopic(appID, channel))
+	pipe := b.rdb.Pipeline()
+	seq, epoch := pipe.Get(ctx, keys[0]), pipe.Get(ctx, keys[1])
+	var all *redis.XMessageSliceCmd
+	if b.history.Length > 0 {
+		all = pipe.XRange(ctx, keys[2], "-", "+")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return bus.Retained{}, fmt.Errorf("redisbus: history: %w", err)
+	}
+	newest, _ := seq.Uint64()
+	r := bus.Retained{Epoch: epoch.Val(), Newest: newest}
+	if all == nil {
+		return r, nil
+	}
+	oldestTime := int64(0)
+	if b.history.MaxAge > 0 {
+		oldestTime = time.Now().Add(-b.history.MaxAge).UnixMilli()
+	}
+	for _, x := range all.Val() {
+		at, _ := strconv.ParseInt(fmt.Sprint(x.Values["t"]), 10, 64)
+		n, _, _ := strings.Cut(x.ID, "-")
+		pos, err := strconv.ParseUint(n, 10, 64)
+		if err != nil || at < oldestTime {
+			continue
+		}
+		if r.Oldest == 0 {
+			r.Oldest = pos
+		}
+		if pos <= after || len(r.Events) >= limit {
+			continue
+		}
+		raw, _ := x.Values["m"].(string)
+		msg, err := decode([]byte(raw))
+		if err != nil {
+			return bus.Retained{}, fmt.Errorf("redisbus: history of %s: %w", channel, err)
+		}
+		msg.Seq, msg.Epoch = pos, r.Epoch
+		r.Events = append(r.Events, msg)
+	}
+	return r, nil
 }
 
 // newEpoch is a candidate epoch; the script keeps the channel's current

@@ -130,3 +130,15 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestRedisHistory(t *testing.T) {
+	bustest.RunHistory(t, func(t *testing.T, h bus.HistoryOptions) bustest.HistoryBus {
+		rdb := redistest.Client(t)
+		b, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: redistest.Prefix(t, rdb), History: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}

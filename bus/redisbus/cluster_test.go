@@ -28,6 +28,19 @@ func TestClusterBus(t *testing.T) {
 	})
 }
 
+func TestClusterHistory(t *testing.T) {
+	t.Parallel() // each starts a cluster of its own
+	cc := redistest.Cluster(t)
+	bustest.RunHistory(t, func(t *testing.T, h bus.HistoryOptions) bustest.HistoryBus {
+		b, err := redisbus.New(t.Context(), cc, redisbus.Options{Prefix: redistest.Prefix(t, cc), History: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	})
+}
+
 func TestClusterState(t *testing.T) {
 	t.Parallel() // each starts a cluster of its own
 	cc := redistest.Cluster(t)

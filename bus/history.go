@@ -1,0 +1,47 @@
+package bus
+
+import (
+	"context"
+	"time"
+)
+
+// HistoryOptions say what a bus keeps of each channel's sequenced events,
+// for clients that resubscribe after missing some and for the history API.
+type HistoryOptions struct {
+	// Length is how many events each channel keeps; 0 keeps none.
+	Length int
+	// MaxAge drops events older than this; 0: only Length bounds them.
+	MaxAge time.Duration
+}
+
+// Retained is what the bus holds of a channel's current epoch.
+type Retained struct {
+	Epoch string
+	// Oldest is the first position still held (0: none), Newest the last
+	// position given out in the epoch (0: the channel has none).
+	Oldest, Newest uint64
+	// Events are the held events after the position asked for, oldest
+	// first, with their positions set.
+	Events []*Message
+}
+
+// History reads what a bus keeps.
+type History interface {
+	// Since returns up to limit events of the channel's current epoch
+	// after position after (0: from the oldest held).
+	Since(ctx context.Context, appID, channel string, after uint64, limit int) (Retained, error)
+}
+
+// Recoverable reports whether a subscriber that saw position seq of
+// epoch can be given everything it missed from r (fetched with
+// after = seq): same epoch, and nothing between seq and what is held has
+// been dropped.
+func (r Retained) Recoverable(epoch string, seq uint64) bool {
+	if r.Newest == 0 {
+		return r.Epoch == "" || r.Epoch == epoch
+	}
+	if epoch != r.Epoch || seq > r.Newest {
+		return false
+	}
+	return seq == r.Newest || (r.Oldest != 0 && r.Oldest <= seq+1)
+}
