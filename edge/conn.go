@@ -69,6 +69,13 @@ type subscription struct {
 	// positions: the subscriber asked for events with their channel
 	// positions (protocol.SubscribeData.Position).
 	positions bool
+	// recovery is set while a resubscribing client's missed events are
+	// read from history (see recover.go).
+	recovery atomic.Pointer[recovery]
+	// sentThrough: live events of resumeEpoch at or before this position
+	// went out from history already.
+	sentThrough atomic.Uint64
+	resumeEpoch string
 	// stateRemoved: undoState has removed it from the shared state.
 	stateRemoved atomic.Bool
 	pos          int // index in the hub's subscriber slice; guarded by the shard lock

@@ -43,10 +43,10 @@ func newNode(t *testing.T, opts edge.Options, apps ...*tenants.App) *node {
 			t.Fatal(err)
 		}
 	}
-	n := &node{t: t, bus: bus.NewMemory(), state: bus.NewMemoryState(), store: store}
+	n := &node{t: t, bus: bus.NewMemoryWithHistory(bus.HistoryOptions{Length: 1000}), state: bus.NewMemoryState(), store: store}
 	n.pub = &bus.Publisher{Bus: n.bus, State: n.state}
 	opts.Apps = tenants.NewDirectory(store, 0)
-	opts.Bus, opts.State = n.bus, n.state
+	opts.Bus, opts.State, opts.History = n.bus, n.state, n.bus
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = 20 * time.Millisecond
 	}

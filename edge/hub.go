@@ -106,8 +106,8 @@ func (h *hub) remove(s *subscription) (lastLocal bool) {
 // with the event's position for subscribers that asked for it — and only
 // if the channel has local subscribers; it returns how many sockets it was
 // queued on.
-func (h *hub) fanout(app, channel, exclude string, build func(positioned bool) []byte) int {
-	k := chanKey{app, channel}
+func (h *hub) fanout(msg *bus.Message, build func(positioned bool) []byte) int {
+	k, exclude := chanKey{msg.AppID, msg.Channel}, msg.ExcludeSocketID
 	sh := h.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
@@ -131,6 +131,10 @@ func (h *hub) fanout(app, channel, exclude string, build func(positioned bool) [
 				positioned = build(true)
 			}
 			frame = positioned
+			if msg.Seq != 0 && s.held(msg, frame) {
+				n++
+				continue
+			}
 		} else if frame == nil {
 			plain = build(false)
 			frame = plain

@@ -69,6 +69,9 @@ type Options struct {
 	// Connections, when set, enforces max_connections across the cluster
 	// instead of per node.
 	Connections clusterConnections
+	// History, when set, gives a client that resubscribes with the last
+	// position it saw the events it missed (the bus that keeps them).
+	History bus.History
 	// Webhooks receives channel_occupied/vacated, member_added/removed,
 	// client_event, cache_miss and subscription_count events of apps
 	// whose webhooks ask for them; nil turns webhooks off.
@@ -430,7 +433,7 @@ func (s *Server) unregister(c *conn) {
 func (s *Server) Deliver(msg *bus.Message) {
 	switch msg.Kind {
 	case bus.KindEvent:
-		n := s.hub.fanout(msg.AppID, msg.Channel, msg.ExcludeSocketID, func(positioned bool) []byte {
+		n := s.hub.fanout(msg, func(positioned bool) []byte {
 			return messageFrame(msg, positioned)
 		})
 		if n > 0 {

@@ -67,6 +67,11 @@ func (c *conn) subscribe(data json.RawMessage) {
 		return
 	}
 	sub := &subscription{conn: c, channel: ch, kind: kind, positions: d.Position != nil}
+	resume := d.Position != nil && d.Position.Epoch != ""
+	if resume {
+		sub.resumeEpoch = d.Position.Epoch
+		sub.recovery.Store(&recovery{})
+	}
 	var member protocol.Member
 	switch {
 	case kind.Kind == protocol.KindServerToUser:
@@ -132,6 +137,11 @@ func (c *conn) subscribe(data json.RawMessage) {
 		if err := c.srv.opts.Bus.Listen(ctx, app.ID, ch); err != nil {
 			c.srv.log.Error("subscribe: bus listen", "app_id", app.ID, "channel", ch, "err", err)
 		}
+	}
+	if resume {
+		// After Listen: whatever this node will not hear live is in the
+		// history read now.
+		c.recover(sub, *d.Position)
 	}
 	if j.occupied {
 		c.srv.channelWebhook(c.webhookApp(), protocol.WebhookChannelOccupied, ch)

@@ -62,6 +62,9 @@ type Options struct {
 	// signature holds (tenants.Directory.KeyUsed: an atomic store, batched
 	// to the database later). It must not block.
 	KeyUsed func(key string)
+	// History reads the events the bus keeps of each channel
+	// (GET …/channels/{name}/history); nil answers that none are kept.
+	History bus.History
 	// SharedRates, when set, makes the backend and read rate limits hold
 	// across the cluster instead of per node.
 	SharedRates sharedRates
@@ -133,6 +136,7 @@ const (
 	routeChannels  = "/channels"
 	routeChannel   = "/channels/:channel_name"
 	routeUsers     = "/channels/:channel_name/users"
+	routeHistory   = "/channels/:channel_name/history"
 	routeTerminate = "/users/:user_id/terminate_connections"
 )
 
@@ -160,6 +164,7 @@ func (a *API) Register(e *echo.Echo) {
 	route(http.MethodGet, routeChannels, a.listChannels)
 	route(http.MethodGet, routeChannel, a.getChannel)
 	route(http.MethodGet, routeUsers, a.channelUsers)
+	route(http.MethodGet, routeHistory, a.channelHistory)
 	route(http.MethodPost, routeTerminate, a.terminateUser)
 }
 

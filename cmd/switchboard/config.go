@@ -46,10 +46,12 @@ type serveConfig struct {
 	WebhooksClaimAfter   time.Duration
 
 	// bus (redis.go)
-	RedisURL    string
-	RedisMode   string
-	RedisPrefix string
-	NodeTimeout time.Duration
+	RedisURL      string
+	RedisMode     string
+	RedisPrefix   string
+	NodeTimeout   time.Duration
+	HistoryLength int
+	HistoryMaxAge time.Duration
 
 	// control plane (database.go)
 	DB          dbConfig
@@ -88,6 +90,8 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) for the bus and shared channel state of several nodes; empty: in memory, one node")
 	fs.StringVar(&c.RedisMode, "redis-mode", "single", "how to read --redis-url: single (one Redis), cluster (Redis Cluster, sharded pub/sub; more nodes as ?addr=host:port) or sentinel (the URL names Sentinels, ?master_name= the primary)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb:", "prefix of every Redis key and channel, so deployments can share a Redis")
+	fs.IntVar(&c.HistoryLength, "history-length", 0, "events each channel keeps for clients that resubscribe after missing some (gap-fill) and for the history API; 0 keeps none")
+	fs.DurationVar(&c.HistoryMaxAge, "history-max-age", 5*time.Minute, "drop kept events older than this; 0: only --history-length bounds them")
 	fs.DurationVar(&c.NodeTimeout, "node-timeout", 15*time.Second, "with --redis-url: a node silent this long is taken for dead and its sockets are removed from the shared state (member_removed sent); nodes heartbeat every third of it")
 	c.DB.register(fs)
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
@@ -144,6 +148,10 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--max-channels-per-connection: must be at least 1, got %d", c.MaxChannelsPerConnection)
 	case c.WebhooksClaimAfter < time.Second:
 		return fmt.Errorf("--webhooks-claim-after: must be at least 1s, got %s", c.WebhooksClaimAfter)
+	case c.HistoryLength < 0 || c.HistoryLength > 100_000:
+		return fmt.Errorf("--history-length: must be between 0 and 100000, got %d", c.HistoryLength)
+	case c.HistoryMaxAge < 0:
+		return fmt.Errorf("--history-max-age: must not be negative, got %s", c.HistoryMaxAge)
 	case c.NodeTimeout < time.Second:
 		return fmt.Errorf("--node-timeout: must be at least 1s, got %s", c.NodeTimeout)
 	case c.PresenceGrace < 0:

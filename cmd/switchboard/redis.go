@@ -31,6 +31,9 @@ type busBackend struct {
 	// healthy reports whether the node reaches the other nodes.
 	healthy func() bool
 	close   func()
+	// history reads what the bus keeps of each channel (gap-fill, the
+	// history API).
+	history bus.History
 
 	// Set only with Redis: the cluster-wide connection and rate limits,
 	// and the node's liveness (heartbeat, reaping dead nodes), which
@@ -46,8 +49,8 @@ func nodeName(id uint32) string { return strconv.FormatUint(uint64(id), 10) }
 
 func openBus(ctx context.Context, cfg serveConfig, nodeID uint32, log *slog.Logger) (*busBackend, error) {
 	if cfg.RedisURL == "" {
-		m := bus.NewMemory()
-		return &busBackend{kind: "memory", bus: m, state: bus.NewMemoryState(), attach: m.Attach,
+		m := bus.NewMemoryWithHistory(cfg.history())
+		return &busBackend{kind: "memory", bus: m, history: m, state: bus.NewMemoryState(), attach: m.Attach,
 			healthy: func() bool { return true }, close: func() {}}, nil
 	}
 	rc, err := parseRedis(cfg.RedisMode, cfg.RedisURL)
@@ -61,14 +64,14 @@ func openBus(ctx context.Context, cfg serveConfig, nodeID uint32, log *slog.Logg
 		rdb.Close()
 		return nil, fmt.Errorf("--redis-url: cannot reach Redis (%s mode) at %s: %w", cfg.RedisMode, redactedURL(cfg.RedisURL), err)
 	}
-	b, err := redisbus.New(cctx, rdb, redisbus.Options{Prefix: cfg.RedisPrefix, Logger: log.With("component", "bus")})
+	b, err := redisbus.New(cctx, rdb, redisbus.Options{Prefix: cfg.RedisPrefix, Logger: log.With("component", "bus"), History: cfg.history()})
 	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
 	state := redisbus.NewState(rdb, cfg.RedisPrefix, nodeName(nodeID))
 	return &busBackend{
-		kind: "redis", bus: b, state: state, rdb: rdb, attach: b.Attach, healthy: b.Healthy,
+		kind: "redis", bus: b, history: b, state: state, rdb: rdb, attach: b.Attach, healthy: b.Healthy,
 		close:       func() { _ = b.Close(); _ = rdb.Close() },
 		connections: state, rates: redisbus.NewRates(state),
 		liveness: func(node *edge.Server) *redisbus.Liveness {
@@ -167,4 +170,9 @@ func redactedURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// history is what the bus keeps of each channel's events.
+func (c serveConfig) history() bus.HistoryOptions {
+	return bus.HistoryOptions{Length: c.HistoryLength, MaxAge: c.HistoryMaxAge}
 }

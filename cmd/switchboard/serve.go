@@ -132,6 +132,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		PresenceGrace:            orDisabled(cfg.PresenceGrace),
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
 		Webhooks:                 hooks.notifier,
+		History:                  bb.history,
 	}
 	apiOpts := restapi.Options{
 		Apps:            dir,
