@@ -37,8 +37,8 @@ type History interface {
 // after = seq): same epoch, and nothing between seq and what is held has
 // been dropped.
 func (r Retained) Recoverable(epoch string, seq uint64) bool {
-	if r.Newest == 0 {
-		return r.Epoch == "" || r.Epoch == epoch
+	if r.Epoch == "" {
+		return seq == 0 // the channel's count is gone, and with it what followed seq
 	}
 	if epoch != r.Epoch || seq > r.Newest {
 		return false

@@ -49,8 +49,8 @@ func RunHistory(t *testing.T, open func(t *testing.T, h bus.HistoryOptions) Hist
 				t.Errorf("Recoverable(%q, %d) = %v, want %v", c.epoch, c.seq, got, c.ok)
 			}
 		}
-		if r := since(t, b, app, "never-used", 0, 10); r.Newest != 0 || len(r.Events) != 0 {
-			t.Fatalf("unused channel: %+v", r)
+		if r := since(t, b, app, "never-used", 0, 10); r.Newest != 0 || len(r.Events) != 0 || r.Recoverable(epoch, 3) {
+			t.Fatalf("unused channel: %+v (a position on it cannot be recovered)", r)
 		}
 	})
 	t.Run("DropsOldEvents", func(t *testing.T) {
