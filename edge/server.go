@@ -137,6 +137,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	fallback httpSessions // pusher-js's HTTP transports (httpfallback.go)
+
 	nextSocket atomic.Uint64
 	draining   atomic.Bool
 	appConns   sync.Map // app id → *atomic.Int64
@@ -163,6 +165,7 @@ func New(opts Options) *Server {
 		start:   time.Now(),
 		conns:   map[*conn]struct{}{},
 	}
+	s.fallback.m = map[string]*httpSession{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = gws.NewUpgrader((*events)(s), &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxFrameBytes,
@@ -294,6 +297,10 @@ func (s *Server) Drain(ctx context.Context) error {
 // protocol version) completes the upgrade and closes with the protocol's
 // code, because a browser sees an HTTP error only as close code 1006.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if key, session, op, ok := fallbackPath(r.URL.Path); ok {
+		s.serveFallback(w, r, key, session, op)
+		return
+	}
 	key, ok := appKeyFromPath(r.URL.Path)
 	if !ok {
 		writeJSONError(w, http.StatusNotFound, "path_not_found", "WebSocket path must end in /app/{key}")
