@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/switchboard-rt/switchboard/protocol"
 )
 
 // pusher-js's HTTP fallbacks (protocol doc §8.4): xhr_streaming and
@@ -136,27 +138,8 @@ func (ss *httpSessions) open(r *http.Request, s *Server, id, key string) (*httpS
 		return sess, nil
 	}
 	ss.mu.Unlock()
-	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if !ok {
-		return nil, errors.New("no local address")
-	}
 	sess := &httpSession{srv: s, id: id, wake: make(chan struct{}), seen: time.Now()}
-	header := http.Header{}
-	for _, name := range []string{"Origin", "User-Agent"} {
-		if v := r.Header.Get(name); v != "" {
-			header.Set(name, v)
-		}
-	}
-	path := r.URL.Path[:strings.LastIndex(r.URL.Path, "/app/")] + "/app/" + key
-	q := r.URL.Query()
-	q.Del("t")
-	q.Del("n")
-	ws, _, err := gws.NewClient((*sessionEvents)(sess), &gws.ClientOption{
-		Addr:              "ws://" + local.String() + path + "?" + q.Encode(),
-		RequestHeader:     header,
-		HandshakeTimeout:  5 * time.Second,
-		PermessageDeflate: gws.PermessageDeflate{Enabled: false},
-	})
+	ws, err := dialSelf(r, key, (*sessionEvents)(sess))
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +155,37 @@ func (ss *httpSessions) open(r *http.Request, s *Server, id, key string) (*httpS
 	go ws.ReadLoop()
 	go sess.expire()
 	return sess, nil
+}
+
+// dialSelf opens a WebSocket to this node's own /app/{key}, on the
+// address r came in on, with r's query (less pusher-js's cache busting)
+// and its Origin and User-Agent: the gateways' way onto the protocol code.
+func dialSelf(r *http.Request, key string, handler gws.Event) (*gws.Conn, error) {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return nil, errors.New("no local address")
+	}
+	header := http.Header{}
+	for _, name := range []string{"Origin", "User-Agent"} {
+		if v := r.Header.Get(name); v != "" {
+			header.Set(name, v)
+		}
+	}
+	path := r.URL.Path[:strings.LastIndex(r.URL.Path, "/app/")] + "/app/" + key
+	q := r.URL.Query()
+	for _, gatewayOnly := range []string{"t", "n", "channels", "auth", "expires", "lastEventId"} {
+		q.Del(gatewayOnly)
+	}
+	if !q.Has("protocol") {
+		q.Set("protocol", strconv.Itoa(protocol.MaxVersion))
+	}
+	ws, _, err := gws.NewClient(handler, &gws.ClientOption{
+		Addr:              "ws://" + local.String() + path + "?" + q.Encode(),
+		RequestHeader:     header,
+		HandshakeTimeout:  5 * time.Second,
+		PermessageDeflate: gws.PermessageDeflate{Enabled: false},
+	})
+	return ws, err
 }
 
 func (ss *httpSessions) remove(sess *httpSession) {

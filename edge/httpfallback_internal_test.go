@@ -1,6 +1,10 @@
 package edge
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/switchboard-rt/switchboard/protocol"
+)
 
 func TestFallbackPath(t *testing.T) {
 	for _, c := range []struct {
@@ -21,4 +25,23 @@ func TestFallbackPath(t *testing.T) {
 			t.Errorf("%s: got %q %q %q %v", c.path, key, session, op, ok)
 		}
 	}
+}
+
+func TestSSEIDRoundTrip(t *testing.T) {
+	in := map[string]protocol.Position{"a,b": {Epoch: "e-1", Seq: 3}, "x": {Epoch: "f.g", Seq: 10}}
+	got := parseSSEID(formatSSEID(in))
+	if len(got) != 2 || got["a,b"] != in["a,b"] || got["x"] != in["x"] {
+		t.Fatalf("round trip: %v", got)
+	}
+}
+
+func FuzzParseSSEID(f *testing.F) {
+	f.Add("a=e.1&b=f.2")
+	f.Add("%zz")
+	f.Fuzz(func(t *testing.T, id string) { _ = parseSSEID(id) })
+}
+
+func FuzzFallbackPath(f *testing.F) {
+	f.Add("/pusher/app/k/1/s/xhr")
+	f.Fuzz(func(t *testing.T, p string) { _, _, _, _ = fallbackPath(p); _, _ = sseKey(p) })
 }

@@ -301,6 +301,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveFallback(w, r, key, session, op)
 		return
 	}
+	if key, ok := sseKey(r.URL.Path); ok {
+		s.serveSSE(w, r, key)
+		return
+	}
 	key, ok := appKeyFromPath(r.URL.Path)
 	if !ok {
 		writeJSONError(w, http.StatusNotFound, "path_not_found", "WebSocket path must end in /app/{key}")
