@@ -177,3 +177,33 @@ func TestMemoryHistory(t *testing.T) {
 		return bus.NewMemoryWithHistory(h)
 	})
 }
+
+type discard struct{}
+
+func (discard) Deliver(*bus.Message) {}
+
+// BenchmarkMemoryPublish is the bus's share of the fan-out path: the
+// channel's position (and, with history, its ring) per event, next to a
+// protocol event that gets neither.
+func BenchmarkMemoryPublish(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		event   string
+		history bus.HistoryOptions
+	}{
+		{"unsequenced", "pusher_internal:member_added", bus.HistoryOptions{}},
+		{"sequenced", "e", bus.HistoryOptions{}},
+		{"sequenced+history100", "e", bus.HistoryOptions{Length: 100}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m := bus.NewMemoryWithHistory(c.history)
+			m.Attach(discard{})
+			ctx := context.Background()
+			data := []byte(`"payload"`)
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = m.Publish(ctx, &bus.Message{Kind: bus.KindEvent, AppID: "a", Channel: "ch", Event: c.event, Data: data})
+			}
+		})
+	}
+}
