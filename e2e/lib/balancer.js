@@ -39,6 +39,9 @@ function balance(backends) {
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => resolve({
       port: srv.address().port,
+      // dropAll cuts every connection in flight, as a failing network would;
+      // new connections are still accepted.
+      dropAll: () => { for (const s of sockets) s.destroy(); },
       close: () => new Promise((r) => { for (const s of sockets) s.destroy(); srv.close(() => r()); }),
     }));
   });
