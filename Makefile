@@ -3,9 +3,9 @@
 # built binary with the official npm clients.
 GO ?= go
 
-.PHONY: test test-go test-e2e build bench bench-sockets
+.PHONY: test test-go test-e2e test-deploy build bench bench-sockets
 
-test: test-go test-e2e
+test: test-go test-e2e test-deploy
 
 test-go:
 	$(GO) vet ./...
@@ -13,6 +13,14 @@ test-go:
 
 test-e2e:
 	cd e2e && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=2 --test-timeout=120000 *.test.js
+
+# Deployment files: the Prometheus alert rules (promtool, Debian's
+# prometheus package). Without promtool this only warns, except under CI=true.
+test-deploy:
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/observability/prometheus/alerts.yml; \
+	elif [ "$${CI:-}" = true ]; then echo "promtool is required (apt-get install prometheus)" >&2; exit 1; \
+	else echo "warning: promtool not installed; alert rules not checked" >&2; fi
 
 build:
 	$(GO) build -o bin/switchboard ./cmd/switchboard

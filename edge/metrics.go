@@ -21,6 +21,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	framesOut     prometheus.Counter
 	slowConsumers prometheus.Counter
+	fanout        prometheus.Histogram
 
 	mu   sync.Mutex
 	apps map[string]*appMetrics
@@ -60,10 +61,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_edge_slow_consumers_total", Help: "Connections closed because their outbound queue passed its bound.",
 		}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "switchboard_edge_fanout_duration_seconds",
+			Help:    "Time to queue one channel event on every local subscriber (per event, per node).",
+			Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1},
+		}),
 		apps: map[string]*appMetrics{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.subscriptions, m.messagesIn, m.messagesOut, m.errors, m.rejected, m.framesOut, m.slowConsumers)
+		reg.MustRegister(m.connections, m.subscriptions, m.messagesIn, m.messagesOut, m.errors, m.rejected, m.framesOut, m.slowConsumers, m.fanout)
 	}
 	return m
 }

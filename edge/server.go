@@ -444,10 +444,12 @@ func (s *Server) unregister(c *conn) {
 func (s *Server) Deliver(msg *bus.Message) {
 	switch msg.Kind {
 	case bus.KindEvent:
+		start := time.Now()
 		n := s.hub.fanout(msg, func(positioned bool) []byte {
 			return messageFrame(msg, positioned)
 		})
 		if n > 0 {
+			s.metrics.fanout.Observe(time.Since(start).Seconds())
 			s.metrics.app(msg.AppID).messagesOut.Add(float64(n))
 		}
 	case bus.KindTerminateUser:

@@ -117,6 +117,8 @@ type controlPlane struct {
 	dir   *tenants.Directory
 	close func()
 	log   *slog.Logger
+	// healthy reports whether the store answers (always, in memory).
+	healthy func(ctx context.Context) bool
 }
 
 // openControlPlane opens the store (applying migrations first with
@@ -126,7 +128,8 @@ type controlPlane struct {
 func openControlPlane(ctx context.Context, cfg serveConfig, log *slog.Logger) (*controlPlane, error) {
 	if cfg.DB.DatabaseURL == "" {
 		mem := tenants.NewMemoryStore()
-		return &controlPlane{store: mem, feed: mem, dir: tenants.NewDirectory(mem, 0), close: func() {}, log: log}, nil
+		return &controlPlane{store: mem, feed: mem, dir: tenants.NewDirectory(mem, 0), close: func() {}, log: log,
+			healthy: func(context.Context) bool { return true }}, nil
 	}
 	keys, err := cfg.DB.keyring()
 	if err != nil {
@@ -161,7 +164,8 @@ func openControlPlane(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 		return nil, fmt.Errorf("--database-url: %w", err)
 	}
 	log.Info("control plane on PostgreSQL", "database", where, "app_cache_ttl", cfg.AppCacheTTL, "secret_key_id", keys.CurrentID())
-	return &controlPlane{store: s, feed: s, dir: tenants.NewDirectory(s, cfg.AppCacheTTL), close: s.Close, log: log}, nil
+	return &controlPlane{store: s, feed: s, dir: tenants.NewDirectory(s, cfg.AppCacheTTL), close: s.Close, log: log,
+		healthy: func(ctx context.Context) bool { return s.Pool().Ping(ctx) == nil }}, nil
 }
 
 // run follows the change feed (dropping cached apps and closing the

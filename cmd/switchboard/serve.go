@@ -155,6 +155,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	api := restapi.New(apiOpts)
 
 	var draining atomic.Bool
+	registerHealth(reg, &draining, bb, cp)
 	mux := http.NewServeMux()
 	mux.Handle("/apps/", api.Handler())
 	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
@@ -279,6 +280,29 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// registerHealth exports what /readyz decides and the state of the
+// backends, for alerts and dashboards (deploy/observability).
+func registerHealth(reg prometheus.Registerer, draining *atomic.Bool, bb *busBackend, cp *controlPlane) {
+	bit := func(ok bool) float64 {
+		if ok {
+			return 1
+		}
+		return 0
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_ready", Help: "1 while the node takes traffic (/readyz 200), 0 while draining or degraded."},
+			func() float64 { return bit(!draining.Load() && bb.healthy()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_bus_up", Help: "1 while the node reaches the bus (always 1 on the in-memory bus; Redis otherwise)."},
+			func() float64 { return bit(bb.healthy()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "switchboard_store_up", Help: "1 while the control-plane store answers (PostgreSQL, or always 1 in memory); checked at each scrape."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				return bit(cp.healthy(ctx))
+			}),
+	)
 }
 
 // listener is one HTTP listener of the node, bound but not yet serving.
