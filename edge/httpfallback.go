@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -179,12 +180,20 @@ func dialSelf(r *http.Request, key string, handler gws.Event) (*gws.Conn, error)
 	if !q.Has("protocol") {
 		q.Set("protocol", strconv.Itoa(protocol.MaxVersion))
 	}
-	ws, _, err := gws.NewClient(handler, &gws.ClientOption{
+	opt := &gws.ClientOption{
 		Addr:              "ws://" + local.String() + path + "?" + q.Encode(),
 		RequestHeader:     header,
 		HandshakeTimeout:  5 * time.Second,
 		PermessageDeflate: gws.PermessageDeflate{Enabled: false},
-	})
+	}
+	if r.TLS != nil {
+		// The node terminates TLS itself: dial its own socket address with
+		// TLS too. The certificate is not checked: the peer is the address
+		// this request was accepted on, i.e. this process.
+		opt.Addr = "wss" + opt.Addr[2:]
+		opt.TlsConfig = &tls.Config{InsecureSkipVerify: true, ServerName: r.TLS.ServerName} //nolint:gosec // dialling ourselves
+	}
+	ws, _, err := gws.NewClient(handler, opt)
 	return ws, err
 }
 

@@ -21,13 +21,16 @@ import (
 // and a key of the same name in the optional JSON config file; flags beat
 // the environment, which beats the file, which beats the defaults.
 type serveConfig struct {
-	Host        string
-	Port        int
-	AppsFile    string
-	MetricsAddr string
-	PprofAddr   string
-	LogLevel    slog.Level
-	LogFormat   string
+	Host              string
+	Port              int
+	AppsFile          string
+	MetricsAddr       string
+	PprofAddr         string
+	TLSCert           string
+	TLSKey            string
+	TLSReloadInterval time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
 
 	ActivityTimeout          time.Duration
 	PongTimeout              time.Duration
@@ -69,6 +72,9 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Port, "port", 6001, "port for WebSockets (/app/{key}) and the HTTP API (/apps/{id}/…)")
 	fs.StringVar(&c.AppsFile, "apps-file", "", "JSON file with an array of apps to load at start-up")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the main port")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve wss:// and https:// on the main port; reloaded when it changes, open sockets keep theirs")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	fs.DurationVar(&c.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often --tls-cert and --tls-key are checked for a change")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this loopback address (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -174,6 +180,10 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--redis-mode: %s needs --redis-url", c.RedisMode)
 	case c.AppCacheTTL <= 0:
 		return fmt.Errorf("--app-cache-ttl: must be positive, got %s", c.AppCacheTTL)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("--tls-cert and --tls-key: give both or neither")
+	case c.TLSReloadInterval < 100*time.Millisecond:
+		return fmt.Errorf("--tls-reload-interval: must be at least 100ms, got %s", c.TLSReloadInterval)
 	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
 		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
 	}

@@ -183,9 +183,18 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	// Bind every listener before serving on any, so a bad address stops
 	// start-up with nothing half running.
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	var cert *certificate
+	if cfg.TLSCert != "" {
+		if cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+	}
 	main, err := listen("--host/--port", cfg.addr(), mux, errLog)
 	if err != nil {
 		return err
+	}
+	if cert != nil {
+		main.ln = tlsListener(main.ln, cert)
 	}
 	servers := []*listener{main}
 	closeAll := func() {
@@ -219,7 +228,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		log.Info("pprof listening", "addr", l.ln.Addr().String())
 		servers = append(servers, l)
 	}
-	log.Info("listening", "addr", main.ln.Addr().String(), "websocket", "/app/{key}", "api", "/apps/{app_id}/…")
+	log.Info("listening", "addr", main.ln.Addr().String(), "tls", cert != nil, "websocket", "/app/{key}", "api", "/apps/{app_id}/…")
 
 	var liveness *redisbus.Liveness
 	if bb.liveness != nil {
@@ -235,6 +244,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	g.Go(func() error { return node.Run(sweepCtx) })
+	if cert != nil {
+		g.Go(func() error { return cert.watch(sweepCtx, cfg.TLSReloadInterval, log) })
+	}
 	cp.run(sweepCtx, g, node)
 	if liveness != nil {
 		// Beats until the node has drained, so the others do not take a
