@@ -77,7 +77,7 @@ describe('rolling restart of the local production topology', { skip }, () => {
     const bin = await binary();
     const benchOut = path.join(env.SB_LOCAL_DIR, 'bench.jsonl');
     const bench = spawn(bin, ['bench', 'fanout', '--port', String(lb.port), '--app-id', app.id, '--key', app.key, '--secret', app.secret,
-      '--subs', '200', '--rate', '20', '--publishers', '1', '--duration', '35s', '--quiet', '--out', benchOut], { stdio: 'ignore' });
+      '--subs', '200', '--rate', '20', '--publishers', '1', '--duration', '35s', '--reconnect', '--quiet', '--out', benchOut], { stdio: 'ignore' });
     const benchDone = new Promise((r) => bench.on('exit', r));
 
     // Plain pusher-js clients (presence members), and clients with the
@@ -141,7 +141,7 @@ describe('rolling restart of the local production topology', { skip }, () => {
     const result = fs.existsSync(benchOut) ? JSON.parse(fs.readFileSync(benchOut, 'utf8').trim().split('\n').pop()) : null;
     console.log(`rolling restart: ${sent} events published; plain clients cut ${cuts.length} times, back within ${cuts.length ? Math.max(...cuts) : 0} ms at most` +
       ` (median ${cuts.length ? cuts.sort((a, b) => a - b)[cuts.length >> 1] : 0} ms); API ${apiCalls} calls, ${apiFailures.length} failed;` +
-      (result ? ` bench: ${result.counts.received} of ${result.counts.expected} delivered, ${result.counts.lost} lost, ${result.counts.drops} sockets dropped, p99 ${result.latency_ms.p99} ms` : ' bench: no result'));
+      (result ? ` bench: ${result.counts.received} of ${result.counts.expected} delivered, ${result.counts.lost} lost, ${result.counts.drops} sockets dropped and ${result.counts.reconnects} reopened, p99 ${result.latency_ms.p99} ms` : ' bench: no result'));
 
     assert.ok(cuts.length >= 1, 'no plain client was ever cut: the restarts did not reach them');
     for (const ms of cuts) assert.ok(ms <= RECONNECT_BOUND_MS, `a plain client took ${ms} ms to reconnect (bound ${RECONNECT_BOUND_MS} ms)`);

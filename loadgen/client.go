@@ -36,6 +36,7 @@ type runner struct {
 
 	open      atomic.Int64 // sockets past connection_established and not closed
 	drops     atomic.Int64 // sockets closed by the server or the network
+	reopened  atomic.Int64 // dropped sockets opened again (--reconnect)
 	reordered atomic.Int64 // measured events whose sequence went backwards on a socket
 	other     atomic.Int64 // frames that are neither measured events nor handled control frames
 	pusherErr atomic.Int64 // pusher:error and pusher:subscription_error frames
@@ -406,6 +407,68 @@ func (r *runner) openSockets(ctx context.Context, first, n int, setup func(conte
 	}
 	wg.Wait()
 	return socks, failures.Load()
+}
+
+// keeper opens again the sockets the server closes (4200 when a node
+// drains, a restart), as Pusher's clients do, for --reconnect; each socket
+// has one goroutine watching it, stopped by close.
+type keeper struct {
+	mu    sync.Mutex
+	socks []*sock
+	wg    sync.WaitGroup
+	stop  context.CancelFunc
+}
+
+func (r *runner) keep(ctx context.Context, socks []*sock, setup func(context.Context, *sock) error) *keeper {
+	kctx, stop := context.WithCancel(ctx)
+	k := &keeper{socks: socks, stop: stop}
+	for i, s := range socks {
+		if s != nil {
+			k.wg.Go(func() { k.watch(kctx, r, i, s, setup) })
+		}
+	}
+	return k
+}
+
+func (k *keeper) watch(ctx context.Context, r *runner, i int, s *sock, setup func(context.Context, *sock) error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closed:
+		}
+		if s.closing.Load() {
+			return // closed by us
+		}
+		for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			n, err := r.dial(ctx, s.idx)
+			if err == nil {
+				if err = setup(ctx, n); err != nil {
+					n.close()
+				}
+			}
+			if err == nil {
+				r.reopened.Add(1)
+				k.mu.Lock()
+				k.socks[i] = n
+				k.mu.Unlock()
+				s = n
+				break
+			}
+		}
+	}
+}
+
+// close stops opening sockets again and closes those open now.
+func (k *keeper) close() {
+	k.stop()
+	k.wg.Wait()
+	closeAll(k.socks)
 }
 
 // closeAll closes every socket and waits (bounded) for their read loops

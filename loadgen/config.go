@@ -54,6 +54,8 @@ type Config struct {
 	Payload int
 	Label   string
 	Quiet   bool
+	// Reconnect opens a dropped socket again (fanout, channels, publish).
+	Reconnect bool
 
 	SetupTimeout       time.Duration
 	ConnectConcurrency int
@@ -106,6 +108,7 @@ func parseConfig(scenario string, args []string, stderr io.Writer) (*Config, err
 	srcIPs := fs.String("source-ips", "", "comma-separated loopback source addresses (127.0.0.2,127.0.0.3…); the next is used when one runs out of ports")
 	fs.StringVar(&c.Label, "label", "", "free text stored with the result")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&c.Reconnect, "reconnect", false, "open a socket the server closes again and resubscribe, as Pusher's clients do (fanout, channels, publish); what it misses meanwhile counts as lost")
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", 60*time.Second, "time allowed to open and subscribe every socket")
 	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 64, "sockets being opened at once")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "new sockets per second (0: as fast as --connect-concurrency allows)")

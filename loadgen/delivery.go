@@ -36,15 +36,22 @@ func runDelivery(ctx context.Context, cfg *Config, stderr io.Writer) (*Result, e
 	probe := &serverProbe{pid: cfg.ServerPID}
 	probe.startRSS()
 
-	socks, failures, err := setupSockets(ctx, cfg, r, stderr, nSocks, func(ctx context.Context, s *sock) error {
+	setup := func(ctx context.Context, s *sock) error {
 		if err := s.subscribe(channels[s.idx%len(channels)], ""); err != nil {
 			return err
 		}
 		return s.waitAck(ctx, 10*time.Second)
-	})
-	defer closeAll(socks)
+	}
+	socks, failures, err := setupSockets(ctx, cfg, r, stderr, nSocks, setup)
 	if err != nil {
+		closeAll(socks)
 		return nil, err
+	}
+	if cfg.Reconnect {
+		k := r.keep(ctx, socks, setup)
+		defer k.close()
+	} else {
+		defer closeAll(socks)
 	}
 	subsOn := make([]int64, len(channels))
 	var subscribed int64
@@ -102,6 +109,7 @@ func runDelivery(ctx context.Context, cfg *Config, stderr io.Writer) (*Result, e
 		"sockets":          subscribed,
 		"connect_failures": failures,
 		"drops":            r.drops.Load(),
+		"reconnects":       r.reopened.Load(),
 		"published":        pub.totalOK(),
 		"publish_errors":   pub.failed.Load(),
 		"expected":         expected,
