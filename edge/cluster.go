@@ -71,16 +71,20 @@ type appByID interface {
 }
 
 // departureWebhooks sends the member_removed and channel_vacated webhooks
-// the dead node would have sent when its sockets closed.
+// the dead node would have sent when its sockets closed, and the
+// channel's new subscription_count.
 func (s *Server) departureWebhooks(ctx context.Context, d bus.Departure) {
 	apps, ok := s.opts.Apps.(appByID)
-	if s.opts.Webhooks == nil || d.Channel == "" || !ok {
+	if d.Channel == "" || !ok {
 		return
 	}
 	app, err := apps.AppByID(ctx, d.AppID)
 	if err != nil {
-		s.log.Warn("departed node: webhooks: app not found", "app_id", d.AppID, "err", err)
+		s.log.Warn("departed node: app not found", "app_id", d.AppID, "err", err)
 		return
+	}
+	if d.Subscriptions > 0 {
+		s.countChanged(app, d.Channel, protocol.Classify(d.Channel))
 	}
 	presence := d.UserID != ""
 	if presence && d.Gone {

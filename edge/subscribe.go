@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/protocol"
+	"github.com/switchboard-rt/switchboard/tenants"
 )
 
 // subscriptionError is a rejected subscription, reported to pusher-js on
@@ -387,10 +388,16 @@ func (c *conn) undoState(sub *subscription, undo joined) {
 // countChanged schedules a subscription_count broadcast for apps that
 // enable it. Changes within SubscriptionCountDelay share one broadcast.
 func (c *conn) countChanged(sub *subscription) {
-	if !c.app.EnableSubscriptionCount || sub.kind.Kind == protocol.KindPresence || sub.kind.Kind == protocol.KindServerToUser {
+	c.srv.countChanged(c.webhookApp(), sub.channel, sub.kind)
+}
+
+// countChanged schedules the subscription_count broadcast (and webhook)
+// of a channel of app, when the app enables it.
+func (s *Server) countChanged(app *tenants.App, ch string, kind protocol.Channel) {
+	if !app.EnableSubscriptionCount || kind.Kind == protocol.KindPresence || kind.Kind == protocol.KindServerToUser {
 		return
 	}
-	s, appID, ch := c.srv, c.app.ID, sub.channel
+	appID := app.ID
 	s.delay.after("c\x00"+appID+"\x00"+ch, s.opts.SubscriptionCountDelay, func() {
 		counts, err := s.opts.State.Channel(s.ctx, appID, ch)
 		if err != nil || counts.Subscriptions == 0 {
@@ -401,7 +408,7 @@ func (c *conn) countChanged(sub *subscription) {
 		if err := s.opts.Bus.Publish(s.ctx, msg); err != nil {
 			s.log.Error("subscription count: publish", "app_id", appID, "channel", ch, "err", err)
 		}
-		s.subscriptionCountWebhook(c.webhookApp(), ch, counts.Subscriptions)
+		s.subscriptionCountWebhook(app, ch, counts.Subscriptions)
 	})
 }
 
