@@ -1,0 +1,478 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard-rt/switchboard/accounts"
+	"github.com/switchboard-rt/switchboard/tenants"
+)
+
+// UIStore is what the web UI needs of the control plane: the app and key
+// operations the management API uses, plus tenants for sign-up and the
+// header. *tenants.MemoryStore and *pgstore.Store provide it.
+type UIStore interface {
+	Tenant(ctx context.Context, id string) (*tenants.Tenant, error)
+	CreateTenant(ctx context.Context, name, planID, actor string) (*tenants.Tenant, error)
+	Plan(ctx context.Context, id string) (*tenants.Plan, error)
+
+	TenantApps(ctx context.Context, tenantID string) ([]*tenants.App, error)
+	TenantApp(ctx context.Context, tenantID, appID string) (*tenants.App, error)
+	AppSettings(ctx context.Context, tenantID, appID string) (*tenants.App, error)
+	CreateApp(ctx context.Context, tenantID string, spec *tenants.App, actor string) (*tenants.App, tenants.Key, error)
+	UpdateApp(ctx context.Context, tenantID string, app *tenants.App, actor string) (*tenants.App, error)
+	RemoveApp(ctx context.Context, tenantID, appID, actor string) error
+
+	Keys(ctx context.Context, tenantID, appID string) ([]tenants.KeyInfo, error)
+	CreateKey(ctx context.Context, tenantID, appID, actor string) (tenants.Key, error)
+	RevokeKey(ctx context.Context, tenantID, appID, key, actor string) error
+}
+
+// UIOptions configure the web UI. Store and Accounts are required; every
+// other zero value works.
+type UIOptions struct {
+	Store    UIStore
+	Accounts Accounts
+	Logger   *slog.Logger
+
+	// AllowSignUp lets anyone create a new tenant (on the free plan) with
+	// its first owner at /dashboard/sign-up. Off, tenants come from the
+	// operator and users from their owners.
+	AllowSignUp bool
+	// SecureCookies marks cookies Secure even when the request came over
+	// plain HTTP: set it behind a proxy that terminates TLS. Requests
+	// served over TLS get Secure cookies regardless.
+	SecureCookies bool
+	// SessionTTL is how long a sign-in lasts; 0 means 12 hours.
+	SessionTTL time.Duration
+	// SignInBurst and SignInEvery limit sign-in attempts per email and
+	// client address: SignInBurst at once, then one per SignInEvery.
+	// 0 means 5 and 1 minute.
+	SignInBurst int
+	SignInEvery time.Duration
+	// Now is the clock; nil means time.Now. Tests move it to expire
+	// sessions.
+	Now func() time.Time
+}
+
+func (o UIOptions) withDefaults() UIOptions {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 12 * time.Hour
+	}
+	if o.SignInBurst <= 0 {
+		o.SignInBurst = 5
+	}
+	if o.SignInEvery <= 0 {
+		o.SignInEvery = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// UI is the web dashboard; mount it at /dashboard/.
+type UI struct {
+	opts   UIOptions
+	store  UIStore
+	accts  Accounts
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []uiRoute
+	pages  map[string]*template.Template
+	static http.Handler
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+//go:embed ui/templates/*.html
+var templateFS embed.FS
+
+//go:embed ui/static
+var staticFS embed.FS
+
+// Cookie names. The session cookie is scoped to /dashboard/, which is
+// why it cannot carry the __Host- prefix (that needs Path=/).
+const (
+	sessionCookie = "sb_session"
+	// preCSRFCookie carries the token of the forms shown before there is
+	// a session (sign-in, sign-up, first owner): a double-submit token,
+	// so another site cannot sign a browser in to the attacker's account.
+	preCSRFCookie = "sb_csrf"
+	basePath      = "/dashboard"
+)
+
+// access is who may use a route.
+type access int
+
+const (
+	public    access = iota // no session needed
+	signedIn                // any role
+	canWrite                // owner or developer
+	ownerOnly               // owner
+)
+
+type uiRoute struct {
+	method, pattern string
+	access          access
+	h               func(w http.ResponseWriter, q *uiRequest)
+}
+
+// uiRequest is one request with, past public routes, its session.
+type uiRequest struct {
+	r       *http.Request
+	now     time.Time
+	session *accounts.Session
+	user    *accounts.User
+	tenant  *tenants.Tenant
+	csrf    string // the token forms on this page carry
+}
+
+func (q *uiRequest) ctx() context.Context { return q.r.Context() }
+func (q *uiRequest) actor() string        { return "user:" + q.user.ID }
+
+// NewUI builds the web dashboard.
+func NewUI(opts UIOptions) *UI {
+	if opts.Store == nil || opts.Accounts == nil {
+		panic("dashboard: NewUI needs UIOptions.Store and UIOptions.Accounts")
+	}
+	opts = opts.withDefaults()
+	u := &UI{opts: opts, store: opts.Store, accts: opts.Accounts, log: opts.Logger, limiters: map[string]*rate.Limiter{}}
+	u.pages = parsePages()
+	sub, _ := fs.Sub(staticFS, "ui/static")
+	files := http.StripPrefix(basePath+"/static/", http.FileServerFS(sub))
+	u.static = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+	u.routes = []uiRoute{
+		{"GET", "/dashboard/{$}", public, u.home},
+		{"POST", "/dashboard/setup", public, u.setup},
+		{"GET", "/dashboard/sign-in", public, u.signInForm},
+		{"POST", "/dashboard/sign-in", public, u.signIn},
+		{"GET", "/dashboard/sign-up", public, u.signUpForm},
+		{"POST", "/dashboard/sign-up", public, u.signUp},
+		{"POST", "/dashboard/sign-out", signedIn, u.signOut},
+		{"GET", "/dashboard/apps", signedIn, u.listApps},
+		{"GET", "/dashboard/apps/new", canWrite, u.newAppForm},
+		{"POST", "/dashboard/apps", canWrite, u.createApp},
+		{"GET", "/dashboard/apps/{app_id}", signedIn, u.showApp},
+		{"POST", "/dashboard/apps/{app_id}/settings", canWrite, u.updateSettings},
+		{"POST", "/dashboard/apps/{app_id}/enabled", canWrite, u.setEnabled},
+		{"GET", "/dashboard/apps/{app_id}/delete", canWrite, u.deleteForm},
+		{"POST", "/dashboard/apps/{app_id}/delete", canWrite, u.deleteApp},
+		{"POST", "/dashboard/apps/{app_id}/keys", canWrite, u.createKey},
+		{"POST", "/dashboard/apps/{app_id}/keys/{key}/revoke", canWrite, u.revokeKey},
+		{"GET", "/dashboard/team", signedIn, u.team},
+		{"POST", "/dashboard/team", ownerOnly, u.addMember},
+		{"POST", "/dashboard/team/{user_id}/role", ownerOnly, u.setRole},
+		{"POST", "/dashboard/team/{user_id}/remove", ownerOnly, u.removeMember},
+	}
+	u.mux = http.NewServeMux()
+	for _, rt := range u.routes {
+		u.mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) { u.serve(w, r, rt) })
+	}
+	u.mux.Handle("GET /dashboard/static/", u.static)
+	u.mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, r *http.Request) {
+		u.renderError(w, &uiRequest{r: r}, http.StatusNotFound, "There is no such page.")
+	})
+	return u
+}
+
+// Routes lists the UI's method and path patterns, for tests that must
+// cover every route.
+func (u *UI) Routes() [][2]string {
+	out := make([][2]string, len(u.routes))
+	for i, r := range u.routes {
+		out[i] = [2]string{r.method, r.pattern}
+	}
+	return out
+}
+
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	// Everything the pages load is ours: no inline script, no other
+	// origin, no framing (clickjacking on the delete and revoke buttons).
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	if r.URL.Path == basePath {
+		http.Redirect(w, r, basePath+"/", http.StatusMovedPermanently)
+		return
+	}
+	u.mux.ServeHTTP(w, r)
+}
+
+func (u *UI) serve(w http.ResponseWriter, r *http.Request, rt uiRoute) {
+	q := &uiRequest{r: r, now: u.opts.Now()}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			u.log.Error("panic serving dashboard page", "route", rt.pattern, "err", fmt.Sprint(p))
+			u.renderError(w, q, http.StatusInternalServerError, "Something went wrong on our side; it has been logged.")
+		}
+	}()
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			u.renderError(w, q, http.StatusBadRequest, "The form could not be read.")
+			return
+		}
+	}
+	if rt.access == public {
+		q.csrf = u.preCSRF(w, r)
+		if r.Method == http.MethodPost && !sameToken(r.PostForm.Get("csrf"), q.csrf) {
+			u.renderError(w, q, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
+			return
+		}
+		rt.h(w, q)
+		return
+	}
+	if !u.loadSession(q) {
+		if r.Method == http.MethodGet {
+			http.Redirect(w, r, basePath+"/sign-in", http.StatusSeeOther)
+			return
+		}
+		u.renderError(w, q, http.StatusUnauthorized, "You are signed out (the session expired or ended). Sign in again.")
+		return
+	}
+	q.csrf = q.session.CSRF
+	if r.Method == http.MethodPost && !sameToken(r.PostForm.Get("csrf"), q.csrf) {
+		u.renderError(w, q, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.")
+		return
+	}
+	switch {
+	case rt.access == canWrite && !q.user.Role.CanWrite(), rt.access == ownerOnly && !q.user.Role.CanManageTeam():
+		u.renderError(w, q, http.StatusForbidden, "Your role ("+string(q.user.Role)+") does not allow this; ask an owner of your team.")
+		return
+	case r.Method == http.MethodPost && rt.access != signedIn && q.tenant.Status == tenants.TenantSuspended:
+		u.renderError(w, q, http.StatusForbidden, "Your account is suspended: the dashboard is read-only until it is resumed.")
+		return
+	}
+	rt.h(w, q)
+}
+
+func sameToken(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// loadSession finds the request's live session, its user and tenant.
+func (u *UI) loadSession(q *uiRequest) bool {
+	c, err := q.r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	s, user, err := u.accts.Session(q.ctx(), accounts.HashSessionID(c.Value), q.now)
+	if err != nil {
+		if !errors.Is(err, accounts.ErrNotFound) {
+			u.log.Error("session lookup failed", "err", err)
+		}
+		return false
+	}
+	t, err := u.store.Tenant(q.ctx(), user.TenantID)
+	if err != nil {
+		u.log.Error("tenant of a signed-in user", "user_id", user.ID, "err", err)
+		return false
+	}
+	q.session, q.user, q.tenant = s, user, t
+	return true
+}
+
+// preCSRF returns the pre-session form token, setting its cookie first
+// when the browser has none.
+func (u *UI) preCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(preCSRFCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	if r.Method == http.MethodPost {
+		return "" // a POST without the cookie never matches
+	}
+	tok := accounts.NewCSRFToken()
+	http.SetCookie(w, u.cookie(r, preCSRFCookie, tok, 0))
+	return tok
+}
+
+func (u *UI) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: basePath + "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.opts.SecureCookies || r.TLS != nil,
+	}
+}
+
+// startSession signs user in: a new session and its cookie.
+func (u *UI) startSession(w http.ResponseWriter, q *uiRequest, user *accounts.User) error {
+	id, hash := accounts.NewSessionID()
+	s := &accounts.Session{IDHash: hash, UserID: user.ID, CSRF: accounts.NewCSRFToken(), CreatedAt: q.now, ExpiresAt: q.now.Add(u.opts.SessionTTL)}
+	if err := u.accts.CreateSession(q.ctx(), s); err != nil {
+		return err
+	}
+	// Sign-ins are rare; sweeping expired sessions here keeps the table
+	// small without a job of its own.
+	if _, err := u.accts.DeleteExpiredSessions(q.ctx(), q.now); err != nil {
+		u.log.Warn("dropping expired sessions", "err", err)
+	}
+	http.SetCookie(w, u.cookie(q.r, sessionCookie, id, int(u.opts.SessionTTL/time.Second)))
+	return nil
+}
+
+// allowSignIn takes a token from the limiter of this email and client
+// address. The key includes the address so that an attacker cannot lock
+// a user out from elsewhere, and the email so that one office behind a
+// NAT does not share one budget.
+func (u *UI) allowSignIn(email string, r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	key := email + "\x00" + host
+	u.limMu.Lock()
+	defer u.limMu.Unlock()
+	lim, ok := u.limiters[key]
+	if !ok {
+		if len(u.limiters) >= 10000 {
+			u.sweepLimiters()
+		}
+		lim = rate.NewLimiter(rate.Every(u.opts.SignInEvery), u.opts.SignInBurst)
+		u.limiters[key] = lim
+	}
+	return lim.AllowN(u.opts.Now(), 1)
+}
+
+// sweepLimiters forgets limiters that have refilled: they would allow as
+// much as a new one, so dropping them changes nothing but memory.
+func (u *UI) sweepLimiters() {
+	now := u.opts.Now()
+	for k, l := range u.limiters {
+		if l.TokensAt(now) >= float64(u.opts.SignInBurst) {
+			delete(u.limiters, k)
+		}
+	}
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	User   *accounts.User
+	Tenant *tenants.Tenant
+	CSRF   string
+	Nav    string
+	Notice string
+	Error  string
+	Field  string // the form field Error is about, if any
+	Data   any
+}
+
+func (p page) CanWrite() bool      { return p.User != nil && p.User.Role.CanWrite() }
+func (p page) CanSeeSecrets() bool { return p.User != nil && p.User.Role.CanSeeSecrets() }
+func (p page) CanManageTeam() bool { return p.User != nil && p.User.Role.CanManageTeam() }
+
+func parsePages() map[string]*template.Template {
+	funcs := template.FuncMap{"fmtTime": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		case *time.Time:
+			if v == nil {
+				return "never"
+			}
+			return v.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		return ""
+	}}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "ui/templates/layout.html"))
+	names, _ := fs.Glob(templateFS, "ui/templates/*.html")
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimPrefix(n, "ui/templates/")
+		if base == "layout.html" {
+			continue
+		}
+		pages[strings.TrimSuffix(base, ".html")] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, n))
+	}
+	return pages
+}
+
+// render writes a page whole or, if the template fails, a plain 500: a
+// half-written page could hide an error message.
+func (u *UI) render(w http.ResponseWriter, q *uiRequest, status int, name string, p page) {
+	p.User, p.Tenant, p.CSRF = q.user, q.tenant, q.csrf
+	var buf bytes.Buffer
+	t, ok := u.pages[name]
+	if !ok {
+		u.log.Error("no such dashboard template", "template", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if err := t.ExecuteTemplate(&buf, "layout.html", p); err != nil {
+		u.log.Error("dashboard template", "template", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store") // pages may hold secrets
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (u *UI) renderError(w http.ResponseWriter, q *uiRequest, status int, msg string) {
+	u.render(w, q, status, "error", page{Title: http.StatusText(status), Error: msg})
+}
+
+// storeError answers a store failure that no form can fix: not found
+// (also another tenant's object, so nothing leaks) or internal.
+func (u *UI) storeError(w http.ResponseWriter, q *uiRequest, err error) {
+	if errors.Is(err, tenants.ErrNotFound) || errors.Is(err, accounts.ErrNotFound) {
+		u.renderError(w, q, http.StatusNotFound, "There is no such app, key or member in your team.")
+		return
+	}
+	u.log.Error("dashboard request failed", "method", q.r.Method, "path", q.r.URL.Path, "err", err)
+	u.renderError(w, q, http.StatusInternalServerError, "Something went wrong on our side; it has been logged.")
+}
+
+// formError turns a validation error into a message for the form, or
+// reports false for errors that are not the user's to fix.
+func formError(err error) (field, msg string, ok bool) {
+	var fe *tenants.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Field, fe.Error(), true
+	case errors.Is(err, tenants.ErrInvalid), errors.Is(err, accounts.ErrInvalid):
+		m := err.Error()
+		m = strings.TrimPrefix(m, "invalid: ")
+		f, _, _ := strings.Cut(m, ":")
+		return f, m, true
+	case errors.Is(err, tenants.ErrPlanLimit):
+		return "", "Your plan allows no more apps: delete one or move to a larger plan.", true
+	case errors.Is(err, tenants.ErrLastKey):
+		return "", "This is the app's only active key: create another one before revoking it.", true
+	case errors.Is(err, tenants.ErrConflict):
+		return "", "That already exists.", true
+	}
+	return "", "", false
+}
+
+func redirect(w http.ResponseWriter, q *uiRequest, path string) {
+	http.Redirect(w, q.r, path, http.StatusSeeOther)
+}
