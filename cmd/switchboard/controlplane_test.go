@@ -211,7 +211,7 @@ func TestCLIAgainstRunningServer(t *testing.T) {
 	}
 
 	out = cli(t, append([]string{"migrate", "down"}, dbf[:2]...)...)
-	if !strings.Contains(out, "rolled back 00003_tokens_audit.sql") {
+	if !strings.Contains(out, "rolled back 00010_accounts.sql") {
 		t.Fatalf("down:\n%s", out)
 	}
 }
