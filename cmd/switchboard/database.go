@@ -13,6 +13,9 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/switchboard-rt/switchboard/accounts"
+	"github.com/switchboard-rt/switchboard/accounts/pgaccounts"
+	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore"
@@ -113,7 +116,9 @@ func parseCommandFlags(fs *flag.FlagSet, args []string) error {
 // --database-url, else memory; either is also the change feed.
 type controlPlane struct {
 	store tenants.Store
-	feed  tenants.ChangeFeed
+	// accounts keeps the dashboard's users and sessions, beside the store.
+	accounts dashboard.Accounts
+	feed     tenants.ChangeFeed
 	dir   *tenants.Directory
 	close func()
 	log   *slog.Logger
@@ -126,7 +131,7 @@ type controlPlane struct {
 func openControlPlane(ctx context.Context, cfg serveConfig, log *slog.Logger) (*controlPlane, error) {
 	if cfg.DB.DatabaseURL == "" {
 		mem := tenants.NewMemoryStore()
-		return &controlPlane{store: mem, feed: mem, dir: tenants.NewDirectory(mem, 0), close: func() {}, log: log}, nil
+		return &controlPlane{store: mem, accounts: accounts.NewMemoryStore(), feed: mem, dir: tenants.NewDirectory(mem, 0), close: func() {}, log: log}, nil
 	}
 	keys, err := cfg.DB.keyring()
 	if err != nil {
@@ -161,7 +166,7 @@ func openControlPlane(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 		return nil, fmt.Errorf("--database-url: %w", err)
 	}
 	log.Info("control plane on PostgreSQL", "database", where, "app_cache_ttl", cfg.AppCacheTTL, "secret_key_id", keys.CurrentID())
-	return &controlPlane{store: s, feed: s, dir: tenants.NewDirectory(s, cfg.AppCacheTTL), close: s.Close, log: log}, nil
+	return &controlPlane{store: s, accounts: pgaccounts.New(s.Pool()), feed: s, dir: tenants.NewDirectory(s, cfg.AppCacheTTL), close: s.Close, log: log}, nil
 }
 
 // run follows the change feed (dropping cached apps and closing the
