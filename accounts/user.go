@@ -108,3 +108,12 @@ func (u *User) Validate() error {
 	}
 	return nil
 }
+
+// Audit actions of team changes, written to the tenant's audit log (see
+// tenants.AuditEntry) with the user id as target; the detail holds the
+// email and role, never a password or its hash.
+const (
+	ActionUserCreate = "user.create"
+	ActionUserRole   = "user.role"
+	ActionUserRemove = "user.remove"
+)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -40,6 +41,15 @@ type UIStore interface {
 	Keys(ctx context.Context, tenantID, appID string) ([]tenants.KeyInfo, error)
 	CreateKey(ctx context.Context, tenantID, appID, actor string) (tenants.Key, error)
 	RevokeKey(ctx context.Context, tenantID, appID, key, actor string) error
+}
+
+// auditRecorder writes team changes to the tenant's audit log, beside
+// the app changes the store records itself. *tenants.MemoryStore and
+// *pgstore.Store have it; it is not part of UIStore so that a
+// tenants.Store value can be passed as is. Without it, team changes are
+// only logged.
+type auditRecorder interface {
+	RecordAudit(ctx context.Context, tenantID, actor, action, target string, detail json.RawMessage) error
 }
 
 // UIOptions configure the web UI. Store and Accounts are required; every
@@ -99,6 +109,8 @@ type UI struct {
 	pages  map[string]*template.Template
 	static http.Handler
 
+	audit  auditRecorder // nil when the store has none
+
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
 }
@@ -156,6 +168,7 @@ func NewUI(opts UIOptions) *UI {
 	}
 	opts = opts.withDefaults()
 	u := &UI{opts: opts, store: opts.Store, accts: opts.Accounts, log: opts.Logger, limiters: map[string]*rate.Limiter{}}
+	u.audit, _ = opts.Store.(auditRecorder)
 	u.pages = parsePages()
 	sub, _ := fs.Sub(staticFS, "ui/static")
 	files := http.StripPrefix(basePath+"/static/", http.FileServerFS(sub))
@@ -471,6 +484,19 @@ func formError(err error) (field, msg string, ok bool) {
 		return "", "That already exists.", true
 	}
 	return "", "", false
+}
+
+// record writes a team change to the audit log. The change is made by
+// then, so a failure here is logged for the operator, not shown.
+func (u *UI) record(q *uiRequest, tenantID, actor, action string, target *accounts.User) {
+	u.log.Info("dashboard team change", "action", action, "tenant_id", tenantID, "actor", actor, "user_id", target.ID)
+	if u.audit == nil {
+		return
+	}
+	detail := tenants.Detail(map[string]string{"email": target.Email, "role": string(target.Role)})
+	if err := u.audit.RecordAudit(q.ctx(), tenantID, actor, action, target.ID, detail); err != nil {
+		u.log.Error("audit of a team change", "action", action, "tenant_id", tenantID, "err", err)
+	}
 }
 
 func redirect(w http.ResponseWriter, q *uiRequest, path string) {

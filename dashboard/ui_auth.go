@@ -57,7 +57,7 @@ func (u *UI) setup(w http.ResponseWriter, q *uiRequest) {
 		u.storeError(w, q, err)
 		return
 	}
-	u.log.Info("dashboard: first owner created", "user_id", user.ID, "tenant_id", user.TenantID)
+	u.record(q, user.TenantID, "user:"+user.ID, accounts.ActionUserCreate, user)
 	u.signedIn(w, q, user)
 }
 
@@ -157,7 +157,7 @@ func (u *UI) signUp(w http.ResponseWriter, q *uiRequest) {
 		u.storeError(w, q, err)
 		return
 	}
-	u.log.Info("dashboard sign-up", "user_id", user.ID, "tenant_id", t.ID)
+	u.record(q, t.ID, "user:"+user.ID, accounts.ActionUserCreate, user)
 	u.signedIn(w, q, user)
 }
 

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -183,6 +184,29 @@ func TestUITeam(t *testing.T) {
 		}
 		if p := viewer.get("/dashboard/apps"); p.status != http.StatusSeeOther {
 			t.Fatalf("a removed member's session still works: %d", p.status)
+		}
+
+		// Team changes are in the tenant's audit log, without passwords.
+		entries, _ := f.store.Audit(ctx, f.tenantA.ID, 100)
+		var got []string
+		for _, e := range entries {
+			if e.Action == tenants.ActionTenantCreate {
+				continue
+			}
+			var d struct{ Email, Role string }
+			_ = json.Unmarshal(e.Detail, &d) // jsonb reorders keys
+			got = append(got, e.Actor+" "+e.Action+" "+e.Target+" "+d.Email+" "+d.Role)
+			if strings.Contains(string(e.Detail), "argon2") || strings.Contains(string(e.Detail), password) {
+				t.Errorf("audit detail holds a password: %s", e.Detail)
+			}
+		}
+		want := []string{
+			"user:" + owner.ID + " user.remove " + v.ID + " v@example.com developer",
+			"user:" + owner.ID + " user.role " + v.ID + " v@example.com developer",
+			"user:" + owner.ID + " user.create " + v.ID + " v@example.com viewer",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }

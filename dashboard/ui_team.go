@@ -37,9 +37,10 @@ func (u *UI) addMember(w http.ResponseWriter, q *uiRequest) {
 	if err == nil && !role.Valid() {
 		err = fmt.Errorf("%w: role: choose owner, developer or viewer", accounts.ErrInvalid)
 	}
+	member := &accounts.User{ID: accounts.NewUserID(), TenantID: q.tenant.ID, Email: email, Role: role, CreatedAt: q.now}
 	if err == nil {
-		err = u.accts.CreateUser(q.ctx(), &accounts.User{ID: accounts.NewUserID(), TenantID: q.tenant.ID, Email: email, Role: role,
-			PasswordHash: accounts.HashPassword(password), CreatedAt: q.now})
+		member.PasswordHash = accounts.HashPassword(password)
+		err = u.accts.CreateUser(q.ctx(), member)
 	}
 	switch {
 	case errors.Is(err, accounts.ErrConflict):
@@ -51,7 +52,7 @@ func (u *UI) addMember(w http.ResponseWriter, q *uiRequest) {
 	case err != nil:
 		u.storeError(w, q, err)
 	default:
-		u.log.Info("dashboard member added", "tenant_id", q.tenant.ID, "user_id", q.user.ID, "role", string(role))
+		u.record(q, q.tenant.ID, q.actor(), accounts.ActionUserCreate, member)
 		redirect(w, q, basePath+"/team?done=member")
 	}
 }
@@ -92,7 +93,7 @@ func (u *UI) setRole(w http.ResponseWriter, q *uiRequest) {
 		u.storeError(w, q, err)
 		return
 	}
-	u.log.Info("dashboard member role changed", "tenant_id", q.tenant.ID, "user_id", q.user.ID, "member_id", id, "role", string(role))
+	u.record(q, q.tenant.ID, q.actor(), accounts.ActionUserRole, u.member(q, id, role))
 	redirect(w, q, basePath+"/team?done=role")
 }
 
@@ -107,14 +108,36 @@ func (u *UI) removeMember(w http.ResponseWriter, q *uiRequest) {
 		u.renderTeam(w, q, http.StatusConflict, page{Error: "The team needs an owner: make someone else owner first."}, nil)
 		return
 	}
+	gone := u.member(q, id, "")
 	if err := u.accts.RemoveUser(q.ctx(), q.tenant.ID, id); err != nil {
 		u.storeError(w, q, err)
 		return
 	}
-	u.log.Info("dashboard member removed", "tenant_id", q.tenant.ID, "user_id", q.user.ID, "member_id", id)
+	u.record(q, q.tenant.ID, q.actor(), accounts.ActionUserRemove, gone)
 	if id == q.user.ID {
 		redirect(w, q, basePath+"/sign-in")
 		return
 	}
 	redirect(w, q, basePath+"/team?done=removed")
+}
+
+// member is the tenant's user id for the audit detail, with role set
+// when given; only the id when the lookup fails, as the audit entry
+// matters more than its detail.
+func (u *UI) member(q *uiRequest, id string, role accounts.Role) *accounts.User {
+	m := &accounts.User{ID: id, Role: role}
+	members, err := u.accts.TenantUsers(q.ctx(), q.tenant.ID)
+	if err != nil {
+		return m
+	}
+	for _, x := range members {
+		if x.ID == id {
+			c := *x
+			if role != "" {
+				c.Role = role
+			}
+			return &c
+		}
+	}
+	return m
 }
