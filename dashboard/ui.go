@@ -192,6 +192,8 @@ func NewUI(opts UIOptions) *UI {
 		{"POST", "/dashboard/apps/{app_id}/enabled", canWrite, u.setEnabled},
 		{"GET", "/dashboard/apps/{app_id}/delete", canWrite, u.deleteForm},
 		{"POST", "/dashboard/apps/{app_id}/delete", canWrite, u.deleteApp},
+		{"POST", "/dashboard/apps/{app_id}/webhooks", canWrite, u.addWebhook},
+		{"POST", "/dashboard/apps/{app_id}/webhooks/remove", canWrite, u.removeWebhook},
 		{"POST", "/dashboard/apps/{app_id}/keys", canWrite, u.createKey},
 		{"POST", "/dashboard/apps/{app_id}/keys/{key}/revoke", canWrite, u.revokeKey},
 		{"GET", "/dashboard/team", signedIn, u.team},

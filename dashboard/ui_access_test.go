@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/accounts"
 	"github.com/switchboard-rt/switchboard/dashboard"
+	"github.com/switchboard-rt/switchboard/tenants"
 )
 
 // resolve fills a route pattern's {parameters} from ids.
@@ -36,6 +37,8 @@ func formFor(appID string) map[string]url.Values {
 		"/dashboard/apps/{app_id}/enabled":           {"enabled": {"false"}},
 		"/dashboard/apps/{app_id}/delete":            {"confirm": {appID}},
 		"/dashboard/apps/{app_id}/keys":              {},
+		"/dashboard/apps/{app_id}/webhooks":          {"url": {"https://hooks.example/x"}, "event_types": {"channel_occupied"}},
+		"/dashboard/apps/{app_id}/webhooks/remove":   {"index": {"0"}, "url": {"https://a.example/hook"}},
 		"/dashboard/apps/{app_id}/keys/{key}/revoke": {},
 		"/dashboard/team":                            {"email": {"new@example.com"}, "role": {"viewer"}, "password": {password}},
 		"/dashboard/team/{user_id}/role":             {"role": {"viewer"}},
@@ -113,6 +116,8 @@ var minRole = map[string]accounts.Role{
 	"GET /dashboard/apps/{app_id}/delete":             accounts.RoleDeveloper,
 	"POST /dashboard/apps/{app_id}/delete":            accounts.RoleDeveloper,
 	"POST /dashboard/apps/{app_id}/keys":              accounts.RoleDeveloper,
+	"POST /dashboard/apps/{app_id}/webhooks":          accounts.RoleDeveloper,
+	"POST /dashboard/apps/{app_id}/webhooks/remove":   accounts.RoleDeveloper,
 	"POST /dashboard/apps/{app_id}/keys/{key}/revoke": accounts.RoleDeveloper,
 	"GET /dashboard/team":                             accounts.RoleViewer,
 	"POST /dashboard/team":                            accounts.RoleOwner,
@@ -212,8 +217,11 @@ func TestUITenantIsolation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := f.store.UpdateApp(t.Context(), f.tenantA.ID, withHook(t, f, appID), "test"); err != nil {
+			t.Fatal(err)
+		}
 		ids := map[string]string{"app_id": appID, "key": key, "user_id": devA.ID}
-		secretsOfA := []string{appID, key, secret, key2.Key, key2.Secret, "private-of-a", "Tenant A", ownerA.Email, devA.Email, devA.ID}
+		secretsOfA := []string{appID, key, secret, key2.Key, key2.Secret, "private-of-a", "Tenant A", ownerA.Email, devA.Email, devA.ID, "a.example"}
 		forms := formFor(appID)
 		b := f.signIn("b@example.com")
 		for _, r := range f.ui.Routes() {
@@ -258,6 +266,9 @@ func TestUITenantIsolation(t *testing.T) {
 		if keys, _ := f.store.Keys(t.Context(), f.tenantA.ID, appID); len(keys) != 2 || keys[0].Status != "active" {
 			t.Fatalf("tenant A's keys changed: %+v", keys)
 		}
+		if len(app.Webhooks) != 1 {
+			t.Fatalf("tenant A's webhooks changed: %+v", app.Webhooks)
+		}
 		if us, _ := f.accts.TenantUsers(t.Context(), f.tenantA.ID); len(us) != 2 || us[1].Role != accounts.RoleDeveloper {
 			t.Fatalf("tenant A's team changed: %+v", us)
 		}
@@ -265,4 +276,16 @@ func TestUITenantIsolation(t *testing.T) {
 			t.Fatalf("tenant B's apps: %+v (its own create should have worked)", apps)
 		}
 	})
+}
+
+// withHook is app id's settings with a webhook to a.example.
+func withHook(t *testing.T, f *uiFixture, id string) *tenants.App {
+	t.Helper()
+	a, err := f.store.AppSettings(t.Context(), f.tenantA.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *a
+	c.Webhooks = []tenants.Webhook{{URL: "https://a.example/hook", EventTypes: []string{"channel_vacated"}}}
+	return &c
 }

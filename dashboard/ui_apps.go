@@ -25,16 +25,18 @@ func (u *UI) listApps(w http.ResponseWriter, q *uiRequest) {
 // notices are the messages a redirect after a change may show, by code,
 // so that no text from the URL reaches the page.
 var notices = map[string]string{
-	"created":  "App created. Its credentials are below.",
-	"saved":    "Settings saved. Every node has them within 2 seconds.",
-	"enabled":  "App enabled.",
-	"disabled": "App disabled: its connections are closed and its API calls refused.",
-	"deleted":  "App deleted.",
-	"key":      "New key created. Move your clients and servers to it, then revoke the old one.",
-	"revoked":  "Key revoked: connections that used it are closed.",
-	"member":   "Member added. Give them their password; they can sign in now.",
-	"role":     "Role changed.",
-	"removed":  "Member removed and signed out.",
+	"created":         "App created. Its credentials are below.",
+	"saved":           "Settings saved. Every node has them within 2 seconds.",
+	"enabled":         "App enabled.",
+	"disabled":        "App disabled: its connections are closed and its API calls refused.",
+	"deleted":         "App deleted.",
+	"key":             "New key created. Move your clients and servers to it, then revoke the old one.",
+	"revoked":         "Key revoked: connections that used it are closed.",
+	"webhook":         "Webhook added.",
+	"webhook-removed": "Webhook removed.",
+	"member":          "Member added. Give them their password; they can sign in now.",
+	"role":            "Role changed.",
+	"removed":         "Member removed and signed out.",
 }
 
 func notice(q *uiRequest) string { return notices[q.r.URL.Query().Get("done")] }
@@ -66,6 +68,8 @@ type appPage struct {
 	Keys     []keyRow
 	Limits   []limitRow
 	Origins  string
+	// EventTypes are the webhook event types the add form offers.
+	EventTypes []string
 }
 
 type keyRow struct {
@@ -105,7 +109,7 @@ func (u *UI) renderApp(w http.ResponseWriter, q *uiRequest, status int, p page, 
 	if form != nil {
 		stored = form
 	}
-	d := &appPage{App: app, Settings: stored, Origins: strings.Join(stored.AllowedOrigins, "\n")}
+	d := &appPage{App: app, Settings: stored, Origins: strings.Join(stored.AllowedOrigins, "\n"), EventTypes: tenants.WebhookEventTypes}
 	for _, k := range keys {
 		row := keyRow{KeyInfo: k}
 		if q.user.Role.CanSeeSecrets() && k.Status == tenants.KeyActive {

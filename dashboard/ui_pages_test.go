@@ -90,6 +90,26 @@ func TestUIAppLifecycle(t *testing.T) {
 			t.Error("the revoked key's secret is still shown")
 		}
 
+		hooks := "/dashboard/apps/" + app.ID + "/webhooks"
+		f.want(b.form(hooks, "url", "ftp://x.example", "event_types", "channel_occupied"), 400, "absolute http or https URL")
+		f.want(b.form(hooks, "url", "https://x.example/h"), 400, "choose at least one event type")
+		if p := b.form(hooks, "url", "https://x.example/h", "event_types", "channel_occupied", "event_types", "member_added",
+			"channel_name_starts_with", "presence-"); p.status != http.StatusSeeOther {
+			t.Fatalf("add webhook: %d %s", p.status, p.body)
+		}
+		f.want(b.get("/dashboard/apps/"+app.ID), 200, "channel_occupied, member_added")
+		got, _ = f.store.AppSettings(ctx, f.tenantA.ID, app.ID)
+		if len(got.Webhooks) != 1 || got.Webhooks[0].Filter == nil || got.Webhooks[0].Filter.ChannelNameStartsWith != "presence-" || got.Name != "renamed" {
+			t.Fatalf("after adding a webhook: %+v", got)
+		}
+		f.want(b.form(hooks+"/remove", "index", "0", "url", "https://other.example/"), 409, "changed meanwhile")
+		if p := b.form(hooks+"/remove", "index", "0", "url", "https://x.example/h"); p.status != http.StatusSeeOther {
+			t.Fatalf("remove webhook: %d %s", p.status, p.body)
+		}
+		if got, _ := f.store.AppSettings(ctx, f.tenantA.ID, app.ID); len(got.Webhooks) != 0 {
+			t.Fatalf("webhook not removed: %+v", got.Webhooks)
+		}
+
 		f.want(b.get("/dashboard/apps/"+app.ID+"/delete"), 200, "Type the app id")
 		f.want(b.form("/dashboard/apps/"+app.ID+"/delete", "confirm", "yes"), 400, "Type the app id exactly")
 		if p := b.form("/dashboard/apps/"+app.ID+"/delete", "confirm", app.ID); p.status != http.StatusSeeOther || p.location != "/dashboard/apps?done=deleted" {
