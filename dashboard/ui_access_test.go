@@ -184,6 +184,9 @@ func TestUIRoles(t *testing.T) {
 			}
 			detail := b.get("/dashboard/apps/" + appID)
 			f.want(detail, 200, key)
+			if !role.CanSeeSecrets() && !strings.Contains(detail.body, "YOUR_APP_SECRET") {
+				t.Error("the viewer's snippets lack the secret placeholder")
+			}
 			if role.CanSeeSecrets() != strings.Contains(detail.body, secret) {
 				t.Errorf("%s sees the secret: %v", role, strings.Contains(detail.body, secret))
 			}

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -70,6 +71,33 @@ type appPage struct {
 	Origins  string
 	// EventTypes are the webhook event types the add form offers.
 	EventTypes []string
+	Snippets   snippets
+}
+
+// snippets are the values the ready-to-paste client and server code
+// needs: this host as the browser reached it, and the primary key.
+// Secret is a placeholder for roles that may not see secrets.
+type snippets struct {
+	Host, Key, Secret string
+	Port              int
+	TLS               bool
+}
+
+func (u *UI) snippetsFor(q *uiRequest, app *tenants.App) snippets {
+	s := snippets{Host: q.r.Host, Key: app.Key(), Secret: "YOUR_APP_SECRET", TLS: q.r.TLS != nil || u.opts.SecureCookies, Port: 80}
+	if s.TLS {
+		s.Port = 443
+	}
+	if h, p, err := net.SplitHostPort(q.r.Host); err == nil {
+		s.Host = h
+		if n, err := strconv.Atoi(p); err == nil {
+			s.Port = n
+		}
+	}
+	if q.user.Role.CanSeeSecrets() {
+		s.Secret = app.Secret()
+	}
+	return s
 }
 
 type keyRow struct {
@@ -110,6 +138,7 @@ func (u *UI) renderApp(w http.ResponseWriter, q *uiRequest, status int, p page, 
 		stored = form
 	}
 	d := &appPage{App: app, Settings: stored, Origins: strings.Join(stored.AllowedOrigins, "\n"), EventTypes: tenants.WebhookEventTypes}
+	d.Snippets = u.snippetsFor(q, app)
 	for _, k := range keys {
 		row := keyRow{KeyInfo: k}
 		if q.user.Role.CanSeeSecrets() && k.Status == tenants.KeyActive {

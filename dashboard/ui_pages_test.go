@@ -33,7 +33,10 @@ func TestUIAppLifecycle(t *testing.T) {
 		app := apps[0]
 		detail := b.get(p.location)
 		f.want(detail, 200, "App created.")
-		for _, s := range []string{app.ID, app.Key(), app.Secret(), "Chat &lt;prod&gt;", `data-copy="secret-0"`} {
+		host := strings.TrimPrefix(f.srv.URL, "http://")
+		h, port, _ := strings.Cut(host, ":")
+		for _, s := range []string{app.ID, app.Key(), app.Secret(), "Chat &lt;prod&gt;", `data-copy="secret-0"`,
+			`wsHost: "` + h + `"`, "wsPort: " + port, `secret: "` + app.Secret(), "forceTLS: false"} {
 			if !strings.Contains(detail.body, s) {
 				t.Errorf("app page lacks %q", s)
 			}
