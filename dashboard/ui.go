@@ -352,16 +352,17 @@ func (u *UI) startSession(w http.ResponseWriter, q *uiRequest, user *accounts.Us
 	return nil
 }
 
-// allowSignIn takes a token from the limiter of this email and client
-// address. The key includes the address so that an attacker cannot lock
-// a user out from elsewhere, and the email so that one office behind a
-// NAT does not share one budget.
-func (u *UI) allowSignIn(email string, r *http.Request) bool {
+// allow takes a token from the limiter of what (an action and, for
+// sign-in, the email) and the client address. Sign-in keys include the
+// address so that an attacker cannot lock a user out from elsewhere, and
+// the email so that one office behind a NAT does not share one budget;
+// sign-up, which makes a tenant each time, is limited per address.
+func (u *UI) allow(what string, r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	key := email + "\x00" + host
+	key := what + "\x00" + host
 	u.limMu.Lock()
 	defer u.limMu.Unlock()
 	lim, ok := u.limiters[key]

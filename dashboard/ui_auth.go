@@ -81,7 +81,7 @@ func (u *UI) signIn(w http.ResponseWriter, q *uiRequest) {
 	email := accounts.NormalizeEmail(q.r.PostForm.Get("email"))
 	password := q.r.PostForm.Get("password")
 	p := page{Title: "Sign in", Data: u.signInData(email)}
-	if !u.allowSignIn(email, q.r) {
+	if !u.allow("sign-in\x00"+email, q.r) {
 		w.Header().Set("Retry-After", "60")
 		p.Error = "Too many sign-in attempts for this email. Wait a minute and try again."
 		u.render(w, q, http.StatusTooManyRequests, "signin", p)
@@ -122,6 +122,12 @@ func (u *UI) signUp(w http.ResponseWriter, q *uiRequest) {
 	name := strings.TrimSpace(q.r.PostForm.Get("name"))
 	email, password, err := credentials(q)
 	p := page{Title: "Sign up", Data: map[string]string{"Email": email, "Name": name}}
+	if !u.allow("sign-up", q.r) {
+		w.Header().Set("Retry-After", "60")
+		p.Error = "Too many sign-ups from your address. Wait a minute and try again."
+		u.render(w, q, http.StatusTooManyRequests, "signup", p)
+		return
+	}
 	if err == nil && (name == "" || len(name) > 200) {
 		p.Field, p.Error = "name", "Team name: must be 1 to 200 characters."
 	} else if err != nil {

@@ -191,5 +191,12 @@ func TestUISignUp(t *testing.T) {
 			t.Fatalf("signed-up tenant: %+v %v", tn, err)
 		}
 		f.want(b.get("/dashboard/apps"), 200, "Newco")
+		// Sign-ups are limited per address (burst 5; three were used).
+		anon := f.browser()
+		tok = anon.token("/dashboard/sign-up")
+		for i := range 2 {
+			f.want(anon.post("/dashboard/sign-up", url.Values{"csrf": {tok}, "name": {""}, "email": {"m" + string(rune('0'+i)) + "@example.com"}, "password": {password}}), 400, "Team name")
+		}
+		f.want(anon.post("/dashboard/sign-up", url.Values{"csrf": {tok}, "name": {"Spam"}, "email": {"s@example.com"}, "password": {password}}), 429, "Too many sign-ups")
 	})
 }
