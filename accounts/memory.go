@@ -195,3 +195,25 @@ func (s *MemoryStore) DeleteExpiredSessions(_ context.Context, now time.Time) (i
 	}
 	return n, nil
 }
+
+// SetPassword replaces a user's hash and ends their other sessions.
+func (s *MemoryStore) SetPassword(_ context.Context, userID, hash string, keep []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[userID]
+	if !ok {
+		return ErrNotFound
+	}
+	c := *u
+	c.PasswordHash = hash
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	s.users[userID] = &c
+	for k, ss := range s.sessions {
+		if ss.UserID == userID && !bytes.Equal(ss.IDHash, keep) {
+			delete(s.sessions, k)
+		}
+	}
+	return nil
+}

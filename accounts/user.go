@@ -113,7 +113,8 @@ func (u *User) Validate() error {
 // tenants.AuditEntry) with the user id as target; the detail holds the
 // email and role, never a password or its hash.
 const (
-	ActionUserCreate = "user.create"
-	ActionUserRole   = "user.role"
-	ActionUserRemove = "user.remove"
+	ActionUserCreate   = "user.create"
+	ActionUserRole     = "user.role"
+	ActionUserRemove   = "user.remove"
+	ActionUserPassword = "user.password"
 )

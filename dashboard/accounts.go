@@ -28,6 +28,11 @@ type Accounts interface {
 	SetUserRole(ctx context.Context, tenantID, userID string, role accounts.Role) error
 	RemoveUser(ctx context.Context, tenantID, userID string) error
 
+	// SetPassword replaces a user's password hash and ends every session
+	// of theirs but keep (the one that made the change; nil for none),
+	// so a stolen session does not outlive a password change.
+	SetPassword(ctx context.Context, userID, hash string, keep []byte) error
+
 	CreateSession(ctx context.Context, s *accounts.Session) error
 	// Session finds a session by the hash of its id, with its user; an
 	// unknown one or one expired at now is ErrNotFound.

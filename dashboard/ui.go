@@ -109,7 +109,7 @@ type UI struct {
 	pages  map[string]*template.Template
 	static http.Handler
 
-	audit  auditRecorder // nil when the store has none
+	audit auditRecorder // nil when the store has none
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -196,6 +196,8 @@ func NewUI(opts UIOptions) *UI {
 		{"POST", "/dashboard/apps/{app_id}/webhooks/remove", canWrite, u.removeWebhook},
 		{"POST", "/dashboard/apps/{app_id}/keys", canWrite, u.createKey},
 		{"POST", "/dashboard/apps/{app_id}/keys/{key}/revoke", canWrite, u.revokeKey},
+		{"GET", "/dashboard/account", signedIn, u.account},
+		{"POST", "/dashboard/account/password", signedIn, u.changePassword},
 		{"GET", "/dashboard/team", signedIn, u.team},
 		{"POST", "/dashboard/team", ownerOnly, u.addMember},
 		{"POST", "/dashboard/team/{user_id}/role", ownerOnly, u.setRole},

@@ -35,6 +35,7 @@ var notices = map[string]string{
 	"revoked":         "Key revoked: connections that used it are closed.",
 	"webhook":         "Webhook added.",
 	"webhook-removed": "Webhook removed.",
+	"password":        "Password changed. Your other sessions are signed out.",
 	"member":          "Member added. Give them their password; they can sign in now.",
 	"role":            "Role changed.",
 	"removed":         "Member removed and signed out.",

@@ -39,7 +39,7 @@ func TestUIFirstRun(t *testing.T) {
 		if strings.Contains(c, "Secure") {
 			t.Errorf("Secure cookie over plain HTTP without SecureCookies: %q", c)
 		}
-		f.want(b.get("/dashboard/apps"), 200, "owner@example.com · Default · owner")
+		f.want(b.get("/dashboard/apps"), 200, "<span>Default · owner</span>")
 		u, err := f.accts.UserByEmail(t.Context(), "owner@example.com")
 		if err != nil || u.TenantID != tenants.DefaultTenantID || u.Role != accounts.RoleOwner {
 			t.Fatalf("first owner: %+v %v", u, err)
@@ -198,5 +198,32 @@ func TestUISignUp(t *testing.T) {
 			f.want(anon.post("/dashboard/sign-up", url.Values{"csrf": {tok}, "name": {""}, "email": {"m" + string(rune('0'+i)) + "@example.com"}, "password": {password}}), 400, "Team name")
 		}
 		f.want(anon.post("/dashboard/sign-up", url.Values{"csrf": {tok}, "name": {"Spam"}, "email": {"s@example.com"}, "password": {password}}), 429, "Too many sign-ups")
+	})
+}
+
+func TestUIChangePassword(t *testing.T) {
+	eachUIStore(t, dashboard.UIOptions{}, func(t *testing.T, f *uiFixture) {
+		u := f.user(f.tenantA, "a@example.com", accounts.RoleViewer)
+		b, other := f.signIn(u.Email), f.signIn(u.Email)
+		f.want(b.get("/dashboard/account"), 200, "Change password")
+		f.want(b.form("/dashboard/account/password", "current", "wrong password!", "password", "another long password"), 400, "current password is wrong")
+		f.want(b.form("/dashboard/account/password", "current", password, "password", "short"), 400, "at least 10")
+		if p := b.form("/dashboard/account/password", "current", password, "password", "another long password"); p.status != http.StatusSeeOther {
+			t.Fatalf("change password: %d %s", p.status, p.body)
+		}
+		f.want(b.get("/dashboard/account?done=password"), 200, "Password changed")
+		if p := other.get("/dashboard/apps"); p.status != http.StatusSeeOther {
+			t.Fatalf("the other session survived the password change: %d", p.status)
+		}
+		anon := f.browser()
+		tok := anon.token("/dashboard/sign-in")
+		f.want(anon.post("/dashboard/sign-in", url.Values{"csrf": {tok}, "email": {u.Email}, "password": {password}}), 401, "Wrong email or password")
+		if p := anon.post("/dashboard/sign-in", url.Values{"csrf": {tok}, "email": {u.Email}, "password": {"another long password"}}); p.status != http.StatusSeeOther {
+			t.Fatalf("sign-in with the new password: %d", p.status)
+		}
+		entries, _ := f.store.Audit(t.Context(), f.tenantA.ID, 10)
+		if len(entries) == 0 || entries[0].Action != accounts.ActionUserPassword || entries[0].Actor != "user:"+u.ID {
+			t.Fatalf("audit: %+v", entries)
+		}
 	})
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Open) {
 		{"TenantScope", testTenantScope},
 		{"Sessions", testSessions},
 		{"RemoveUserEndsSessions", testRemoveUserEndsSessions},
+		{"SetPassword", testSetPassword},
 		{"Invalid", testInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,5 +280,52 @@ func testInvalid(t *testing.T, s dashboard.Accounts, ts tenants.Store) {
 	}
 	if has, _ := s.HasUsers(ctx); has {
 		t.Fatal("an invalid user was kept")
+	}
+}
+
+func testSetPassword(t *testing.T, s dashboard.Accounts, ts tenants.Store) {
+	ctx := t.Context()
+	tn := tenant(t, ts, "Acme")
+	u, other := user(tn, "a@example.com", accounts.RoleOwner), user(tn, "b@example.com", accounts.RoleOwner)
+	for _, x := range []*accounts.User{u, other} {
+		if err := s.CreateUser(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	session := func(userID string) []byte {
+		_, h := accounts.NewSessionID()
+		if err := s.CreateSession(ctx, &accounts.Session{IDHash: h, UserID: userID, CSRF: "x", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	keep, drop, others := session(u.ID), session(u.ID), session(other.ID)
+	newHash := accounts.HashPassword("another long password")
+	if err := s.SetPassword(ctx, u.ID, newHash, keep); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.UserByEmail(ctx, u.Email); got.PasswordHash != newHash {
+		t.Fatal("hash not replaced")
+	}
+	for name, c := range map[string]struct {
+		h    []byte
+		live bool
+	}{"kept": {keep, true}, "other of the user": {drop, false}, "another user's": {others, true}} {
+		if _, _, err := s.Session(ctx, c.h, now); (err == nil) != c.live {
+			t.Errorf("%s session after SetPassword: %v, want live=%v", name, err, c.live)
+		}
+	}
+	if err := s.SetPassword(ctx, u.ID, newHash, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Session(ctx, keep, now); !errors.Is(err, accounts.ErrNotFound) {
+		t.Errorf("SetPassword with keep nil left a session: %v", err)
+	}
+	if err := s.SetPassword(ctx, "usr_nobody", newHash, nil); !errors.Is(err, accounts.ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if err := s.SetPassword(ctx, u.ID, "plain", nil); !errors.Is(err, accounts.ErrInvalid) {
+		t.Errorf("plain hash: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -166,6 +167,30 @@ func (s *Store) RemoveUser(ctx context.Context, tenantID, userID string) error {
 		return accounts.ErrNotFound
 	}
 	return wrap("remove user", err)
+}
+
+// SetPassword replaces a user's hash and ends their other sessions, in
+// one transaction.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string, keep []byte) error {
+	if !strings.HasPrefix(hash, "$argon2id$") {
+		return fmt.Errorf("%w: password hash is not an argon2id PHC string", accounts.ErrInvalid)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return wrap("set password", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, hash)
+	if err != nil {
+		return wrap("set password", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return accounts.ErrNotFound
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND id_hash IS DISTINCT FROM $2`, userID, keep); err != nil {
+		return wrap("set password", err)
+	}
+	return wrap("set password: commit", tx.Commit(ctx))
 }
 
 // CreateSession keeps a new session of an existing user.

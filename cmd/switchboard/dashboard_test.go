@@ -66,7 +66,7 @@ func TestServeDashboard(t *testing.T) {
 			t.Fatalf("no setup form:\n%s", body)
 		}
 		code, body := page("POST", "/dashboard/setup", url.Values{"csrf": {tok[1]}, "email": {"op@example.com"}, "password": {"correct horse battery"}})
-		if code != 200 || !strings.Contains(body, "op@example.com · Default · owner") {
+		if code != 200 || !strings.Contains(body, "<span>Default · owner</span>") {
 			t.Fatalf("setup: %d\n%s", code, body)
 		}
 		if err := stop(); err != nil {
