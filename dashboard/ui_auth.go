@@ -62,6 +62,13 @@ func (u *UI) setup(w http.ResponseWriter, q *uiRequest) {
 }
 
 func (u *UI) signedIn(w http.ResponseWriter, q *uiRequest, user *accounts.User) {
+	// A browser signing in again leaves no live session behind it: the
+	// old cookie is overwritten, so nobody could end that session.
+	if c, err := q.r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := u.accts.DeleteSession(q.ctx(), accounts.HashSessionID(c.Value)); err != nil {
+			u.log.Warn("dropping the session a sign-in replaces", "err", err)
+		}
+	}
 	if err := u.startSession(w, q, user); err != nil {
 		u.storeError(w, q, err)
 		return

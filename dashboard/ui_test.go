@@ -75,6 +75,17 @@ func TestUISignInAndOut(t *testing.T) {
 		b = f.signIn("A@example.com")
 		f.want(b.get("/dashboard/apps"), 200, "Tenant A")
 		c, _ := url.Parse(f.srv.URL + "/dashboard/")
+		first := b.c.Jar.Cookies(c)
+		// Signing in again in the same browser ends the session it replaces.
+		tok = b.token("/dashboard/sign-in")
+		if p := b.post("/dashboard/sign-in", url.Values{"csrf": {tok}, "email": {"a@example.com"}, "password": {password}}); p.status != http.StatusSeeOther {
+			t.Fatalf("second sign-in: %d", p.status)
+		}
+		old := f.browser()
+		old.c.Jar.SetCookies(c, first)
+		if p := old.get("/dashboard/apps"); p.status != http.StatusSeeOther {
+			t.Fatalf("the replaced session still works: %d", p.status)
+		}
 		stolen := b.c.Jar.Cookies(c)
 
 		f.want(b.post("/dashboard/sign-out", url.Values{}), 403, "expired")
