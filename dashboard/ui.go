@@ -28,6 +28,9 @@ import (
 type UIStore interface {
 	Tenant(ctx context.Context, id string) (*tenants.Tenant, error)
 	CreateTenant(ctx context.Context, name, planID, actor string) (*tenants.Tenant, error)
+	// Tenants and SetTenantStatus serve the operator's admin page.
+	Tenants(ctx context.Context) ([]*tenants.Tenant, error)
+	SetTenantStatus(ctx context.Context, id string, status tenants.TenantStatus, actor string) error
 	Plan(ctx context.Context, id string) (*tenants.Plan, error)
 
 	TenantApps(ctx context.Context, tenantID string) ([]*tenants.App, error)
@@ -139,6 +142,9 @@ const (
 	signedIn                // any role
 	canWrite                // owner or developer
 	ownerOnly               // owner
+	// operator is an owner of the default tenant: the account the first
+	// run creates, which runs the server and owns the apps file's apps.
+	operator
 )
 
 type uiRoute struct {
@@ -159,6 +165,11 @@ type uiRequest struct {
 
 func (q *uiRequest) ctx() context.Context { return q.r.Context() }
 func (q *uiRequest) actor() string        { return "user:" + q.user.ID }
+
+// isOperator reports whether the user runs the server (see operator).
+func (q *uiRequest) isOperator() bool {
+	return q.user != nil && q.user.TenantID == tenants.DefaultTenantID && q.user.Role == accounts.RoleOwner
+}
 
 // NewUI builds the web dashboard.
 func NewUI(opts UIOptions) *UI {
@@ -201,6 +212,8 @@ func NewUI(opts UIOptions) *UI {
 		{"POST", "/dashboard/team", ownerOnly, u.addMember},
 		{"POST", "/dashboard/team/{user_id}/role", ownerOnly, u.setRole},
 		{"POST", "/dashboard/team/{user_id}/remove", ownerOnly, u.removeMember},
+		{"GET", "/dashboard/admin", operator, u.admin},
+		{"POST", "/dashboard/admin/tenants/{tenant_id}/status", operator, u.setTenantStatus},
 	}
 	u.mux = http.NewServeMux()
 	for _, rt := range u.routes {
@@ -280,7 +293,8 @@ func (u *UI) serve(w http.ResponseWriter, r *http.Request, rt uiRoute) {
 		return
 	}
 	switch {
-	case rt.access == canWrite && !q.user.Role.CanWrite(), rt.access == ownerOnly && !q.user.Role.CanManageTeam():
+	case rt.access == canWrite && !q.user.Role.CanWrite(), rt.access == ownerOnly && !q.user.Role.CanManageTeam(),
+		rt.access == operator && !q.isOperator():
 		u.renderError(w, q, http.StatusForbidden, "Your role ("+string(q.user.Role)+") does not allow this; ask an owner of your team.")
 		return
 	case r.Method == http.MethodPost && rt.access != signedIn && q.tenant.Status == tenants.TenantSuspended:
@@ -310,6 +324,9 @@ type page struct {
 func (p page) CanWrite() bool      { return p.User != nil && p.User.Role.CanWrite() }
 func (p page) CanSeeSecrets() bool { return p.User != nil && p.User.Role.CanSeeSecrets() }
 func (p page) CanManageTeam() bool { return p.User != nil && p.User.Role.CanManageTeam() }
+func (p page) IsOperator() bool {
+	return p.User != nil && p.User.TenantID == tenants.DefaultTenantID && p.User.Role == accounts.RoleOwner
+}
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"fmtTime": func(t any) string {

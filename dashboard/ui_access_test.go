@@ -42,6 +42,7 @@ func formFor(appID string) map[string]url.Values {
 		"/dashboard/apps/{app_id}/keys/{key}/revoke": {},
 		"/dashboard/account/password":                {"current": {password}, "password": {"another long password"}},
 		"/dashboard/team":                            {"email": {"new@example.com"}, "role": {"viewer"}, "password": {password}},
+		"/dashboard/admin/tenants/{tenant_id}/status": {"status": {"suspended"}},
 		"/dashboard/team/{user_id}/role":             {"role": {"viewer"}},
 		"/dashboard/team/{user_id}/remove":           {},
 	}
@@ -66,7 +67,7 @@ func TestUICSRF(t *testing.T) {
 		if _, err := f.store.CreateKey(t.Context(), f.tenantA.ID, appID, "test"); err != nil {
 			t.Fatal(err)
 		}
-		ids := map[string]string{"app_id": appID, "key": key, "user_id": dev.ID}
+		ids := map[string]string{"app_id": appID, "key": key, "user_id": dev.ID, "tenant_id": f.tenantB.ID}
 		b := f.signIn(owner.Email)
 		otherSession := f.signIn(dev.Email).token("/dashboard/apps")
 		forms := formFor(appID)
@@ -128,6 +129,12 @@ var minRole = map[string]accounts.Role{
 	"POST /dashboard/team/{user_id}/remove":           accounts.RoleOwner,
 }
 
+// operatorRoutes need an owner of the default tenant: every user of
+// another tenant, whatever the role, is refused.
+var operatorRoutes = map[string]bool{
+	"GET /dashboard/admin": true, "POST /dashboard/admin/tenants/{tenant_id}/status": true,
+}
+
 var publicRoutes = map[string]bool{
 	"GET /dashboard/{$}": true, "POST /dashboard/setup": true, "GET /dashboard/sign-in": true,
 	"POST /dashboard/sign-in": true, "GET /dashboard/sign-up": true, "POST /dashboard/sign-up": true,
@@ -135,6 +142,8 @@ var publicRoutes = map[string]bool{
 
 func rank(r accounts.Role) int {
 	switch r {
+	case "operator":
+		return 4
 	case accounts.RoleOwner:
 		return 3
 	case accounts.RoleDeveloper:
@@ -155,7 +164,7 @@ func TestUIRoles(t *testing.T) {
 		if _, err := f.store.CreateKey(t.Context(), f.tenantA.ID, appID, "test"); err != nil {
 			t.Fatal(err)
 		}
-		ids := map[string]string{"app_id": appID, "key": key, "user_id": target.ID}
+		ids := map[string]string{"app_id": appID, "key": key, "user_id": target.ID, "tenant_id": f.tenantB.ID}
 		forms := formFor(appID)
 		for _, role := range []accounts.Role{accounts.RoleViewer, accounts.RoleDeveloper} {
 			f.user(f.tenantA, string(role)+"@example.com", role)
@@ -163,6 +172,9 @@ func TestUIRoles(t *testing.T) {
 			for _, r := range f.ui.Routes() {
 				name := r[0] + " " + r[1]
 				need, ok := minRole[name]
+				if operatorRoutes[name] {
+					need, ok = "operator", true
+				}
 				if !ok {
 					if !publicRoutes[name] {
 						t.Errorf("no role for %s", name)
@@ -226,7 +238,7 @@ func TestUITenantIsolation(t *testing.T) {
 		if _, err := f.store.UpdateApp(t.Context(), f.tenantA.ID, withHook(t, f, appID), "test"); err != nil {
 			t.Fatal(err)
 		}
-		ids := map[string]string{"app_id": appID, "key": key, "user_id": devA.ID}
+		ids := map[string]string{"app_id": appID, "key": key, "user_id": devA.ID, "tenant_id": f.tenantA.ID}
 		secretsOfA := []string{appID, key, secret, key2.Key, key2.Secret, "private-of-a", "Tenant A", ownerA.Email, devA.Email, devA.ID, "a.example"}
 		forms := formFor(appID)
 		b := f.signIn("b@example.com")
@@ -258,6 +270,9 @@ func TestUITenantIsolation(t *testing.T) {
 					t.Errorf("%s on tenant A's object as tenant B: %d, want 404", name, p.status)
 				}
 			}
+			if operatorRoutes[name] && p.status != http.StatusForbidden {
+				t.Errorf("%s as tenant B's owner: %d, want 403 (not the operator)", name, p.status)
+			}
 			for _, s := range secretsOfA {
 				if strings.Contains(p.body, s) || strings.Contains(p.location, s) {
 					t.Errorf("%s as tenant B shows tenant A's %q", name, s)
@@ -274,6 +289,9 @@ func TestUITenantIsolation(t *testing.T) {
 		}
 		if len(app.Webhooks) != 1 {
 			t.Fatalf("tenant A's webhooks changed: %+v", app.Webhooks)
+		}
+		if tn, _ := f.store.Tenant(t.Context(), f.tenantA.ID); tn.Status != tenants.TenantActive {
+			t.Fatalf("tenant A's status changed: %s", tn.Status)
 		}
 		if us, _ := f.accts.TenantUsers(t.Context(), f.tenantA.ID); len(us) != 2 || us[1].Role != accounts.RoleDeveloper {
 			t.Fatalf("tenant A's team changed: %+v", us)

@@ -233,3 +233,55 @@ func TestUITeam(t *testing.T) {
 		}
 	})
 }
+
+// The default tenant's owner runs the server: it lists tenants and
+// suspends or reactivates them; nobody else may.
+func TestUIAdmin(t *testing.T) {
+	eachUIStore(t, dashboard.UIOptions{}, func(t *testing.T, f *uiFixture) {
+		ctx := t.Context()
+		def, err := f.store.Tenant(ctx, tenants.DefaultTenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.user(def, "op@example.com", accounts.RoleOwner)
+		f.user(def, "opdev@example.com", accounts.RoleDeveloper)
+		f.user(f.tenantA, "a@example.com", accounts.RoleOwner)
+		op, a, opdev := f.signIn("op@example.com"), f.signIn("a@example.com"), f.signIn("opdev@example.com")
+
+		f.want(op.get("/dashboard/apps"), 200, `href="/dashboard/admin"`)
+		if strings.Contains(a.get("/dashboard/apps").body, `href="/dashboard/admin"`) {
+			t.Error("a tenant's owner is offered the admin page")
+		}
+		list := op.get("/dashboard/admin")
+		f.want(list, 200, "Tenant A")
+		f.want(list, 200, "Tenant B")
+		for _, b := range []*browser{a, opdev} {
+			f.want(b.get("/dashboard/admin"), 403, "does not allow this")
+			f.want(b.form("/dashboard/admin/tenants/"+f.tenantB.ID+"/status", "status", "suspended"), 403, "does not allow this")
+		}
+		if tn, _ := f.store.Tenant(ctx, f.tenantB.ID); tn.Status != tenants.TenantActive {
+			t.Fatalf("a refused suspension happened: %s", tn.Status)
+		}
+
+		if p := op.form("/dashboard/admin/tenants/"+f.tenantA.ID+"/status", "status", "suspended"); p.status != http.StatusSeeOther {
+			t.Fatalf("suspend: %d %s", p.status, p.body)
+		}
+		if tn, _ := f.store.Tenant(ctx, f.tenantA.ID); tn.Status != tenants.TenantSuspended {
+			t.Fatalf("status after suspend: %s", tn.Status)
+		}
+		f.want(a.get("/dashboard/apps"), 200, "This account is suspended")
+		f.want(op.form("/dashboard/admin/tenants/"+f.tenantA.ID+"/status", "status", "past_due"), 400, "active or suspended")
+		f.want(op.form("/dashboard/admin/tenants/"+tenants.DefaultTenantID+"/status", "status", "suspended"), 409, "cannot be suspended")
+		f.want(op.form("/dashboard/admin/tenants/tn_nope/status", "status", "active"), 404, "")
+		if p := op.form("/dashboard/admin/tenants/"+f.tenantA.ID+"/status", "status", "active"); p.status != http.StatusSeeOther {
+			t.Fatalf("reactivate: %d", p.status)
+		}
+		if tn, _ := f.store.Tenant(ctx, f.tenantA.ID); tn.Status != tenants.TenantActive {
+			t.Fatalf("status after reactivation: %s", tn.Status)
+		}
+		entries, _ := f.store.Audit(ctx, f.tenantA.ID, 10)
+		if len(entries) < 2 || entries[0].Action != tenants.ActionTenantStatus || !strings.HasPrefix(entries[0].Actor, "user:") {
+			t.Fatalf("audit: %+v", entries)
+		}
+	})
+}
