@@ -14,7 +14,10 @@ import (
 // PostgreSQL, where the first owner survives a restart.
 func TestServeDashboard(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
-		addr, _, _ := startServe(t, "--dashboard-secure-cookies")
+		addr, logs, _ := startServe(t, "--dashboard-secure-cookies")
+		if !strings.Contains(logs.String(), "dashboard: no user yet") {
+			t.Errorf("no warning that the first-owner form is open:\n%s", logs)
+		}
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		res, err := c.Get("http://" + addr + "/dashboard")
 		if err != nil {
@@ -73,7 +76,10 @@ func TestServeDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 		// After a restart the session (kept in PostgreSQL) still holds.
-		addr, _, _ = startServe(t, dbf...)
+		addr, logs, _ := startServe(t, dbf...)
+		if strings.Contains(logs.String(), "no user yet") {
+			t.Error("the first-owner warning with an owner in the database")
+		}
 		if code, body := page("GET", "/dashboard/apps", nil); code != 200 || !strings.Contains(body, "op@example.com") {
 			t.Fatalf("after restart: %d\n%s", code, body)
 		}

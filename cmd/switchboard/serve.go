@@ -162,6 +162,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
 	mux.Handle("/dashboard/", ui)
 	mux.Handle("/dashboard", ui) // redirects to /dashboard/
+	if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
+		log.Warn("dashboard: no user yet: whoever first opens /dashboard/ creates the owner account; do it before exposing this server")
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {
