@@ -166,9 +166,9 @@ type uiRequest struct {
 func (q *uiRequest) ctx() context.Context { return q.r.Context() }
 func (q *uiRequest) actor() string        { return "user:" + q.user.ID }
 
-// isOperator reports whether the user runs the server (see operator).
-func (q *uiRequest) isOperator() bool {
-	return q.user != nil && q.user.TenantID == tenants.DefaultTenantID && q.user.Role == accounts.RoleOwner
+// isOperator reports whether u runs the server (see operator).
+func isOperator(u *accounts.User) bool {
+	return u != nil && u.TenantID == tenants.DefaultTenantID && u.Role == accounts.RoleOwner
 }
 
 // NewUI builds the web dashboard.
@@ -294,7 +294,7 @@ func (u *UI) serve(w http.ResponseWriter, r *http.Request, rt uiRoute) {
 	}
 	switch {
 	case rt.access == canWrite && !q.user.Role.CanWrite(), rt.access == ownerOnly && !q.user.Role.CanManageTeam(),
-		rt.access == operator && !q.isOperator():
+		rt.access == operator && !isOperator(q.user):
 		u.renderError(w, q, http.StatusForbidden, "Your role ("+string(q.user.Role)+") does not allow this; ask an owner of your team.")
 		return
 	case r.Method == http.MethodPost && rt.access != signedIn && q.tenant.Status == tenants.TenantSuspended:
@@ -324,9 +324,7 @@ type page struct {
 func (p page) CanWrite() bool      { return p.User != nil && p.User.Role.CanWrite() }
 func (p page) CanSeeSecrets() bool { return p.User != nil && p.User.Role.CanSeeSecrets() }
 func (p page) CanManageTeam() bool { return p.User != nil && p.User.Role.CanManageTeam() }
-func (p page) IsOperator() bool {
-	return p.User != nil && p.User.TenantID == tenants.DefaultTenantID && p.User.Role == accounts.RoleOwner
-}
+func (p page) IsOperator() bool    { return isOperator(p.User) }
 
 func parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{"fmtTime": func(t any) string {
