@@ -116,12 +116,13 @@ func parseCommandFlags(fs *flag.FlagSet, args []string) error {
 // --database-url, else memory; either is also the change feed.
 type controlPlane struct {
 	store tenants.Store
-	// accounts keeps the dashboard's users and sessions, beside the store.
-	accounts dashboard.Accounts
-	feed     tenants.ChangeFeed
+	feed  tenants.ChangeFeed
 	dir   *tenants.Directory
 	close func()
 	log   *slog.Logger
+
+	// accounts keeps the dashboard's users and sessions, beside the store.
+	accounts dashboard.Accounts
 }
 
 // openControlPlane opens the store (applying migrations first with
