@@ -1,10 +1,15 @@
-// Package dashboard serves tenants: the /api/v1 management API (this
-// file and its neighbours) and, later, the web UI that uses it.
+// Package dashboard serves tenants: the /api/v1 management API (api.go
+// and its neighbours) and the web UI at /dashboard/ (ui*.go), which share
+// the rules for changing apps (apps.go).
 //
-// Every request but the OpenAPI document carries a tenant's API token
+// Every API request but the OpenAPI document carries a tenant's API token
 // (Authorization: Bearer sbt_…); every handler works only within that
 // token's tenant. Another tenant's app answers 404, exactly as an app that
-// does not exist, so the API reveals nothing about other tenants.
+// does not exist, so the API reveals nothing about other tenants. The UI
+// does the same with the tenant of the signed-in user's session.
+//
+// It imports tenants and accounts, never another surface (edge, restapi,
+// webhooks) nor a backend.
 package dashboard
 
 import (

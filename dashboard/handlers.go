@@ -133,14 +133,7 @@ func (a *API) createApp(q *request) (int, any, error) {
 	if err := a.decode(q, &s); err != nil {
 		return 0, nil, err
 	}
-	spec := &tenants.App{Enabled: true, Limits: tenants.DefaultLimits()}
-	if err := s.apply(spec); err != nil {
-		return 0, nil, err
-	}
-	if err := tenants.ValidateSettings(spec); err != nil {
-		return 0, nil, err
-	}
-	app, key, err := a.store.CreateApp(q.ctx(), q.tenantID(), spec, q.actor)
+	app, key, err := createApp(q.ctx(), a.store, q.tenantID(), q.actor, s.apply)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -163,22 +156,8 @@ func (a *API) patchApp(q *request) (int, any, error) {
 	return http.StatusOK, viewOf(updated), nil
 }
 
-// updateSettings changes one app's settings with change, starting from the
-// app as stored so that a plan's cap is never written back as the app's
-// own limit, and validates the result before it is written.
 func (a *API) updateSettings(q *request, change func(*tenants.App) error) (*tenants.App, error) {
-	app, err := a.store.AppSettings(q.ctx(), q.tenantID(), q.param("app_id"))
-	if err != nil {
-		return nil, err
-	}
-	c := *app
-	if err := change(&c); err != nil {
-		return nil, err
-	}
-	if err := tenants.ValidateSettings(&c); err != nil {
-		return nil, err
-	}
-	return a.store.UpdateApp(q.ctx(), q.tenantID(), &c, q.actor)
+	return updateApp(q.ctx(), a.store, q.tenantID(), q.param("app_id"), q.actor, change)
 }
 
 func (a *API) deleteApp(q *request) (int, any, error) {

@@ -56,6 +56,11 @@ type serveConfig struct {
 	HistoryLength int
 	HistoryMaxAge time.Duration
 
+	// web dashboard
+	DashboardSignUp        bool
+	DashboardSecureCookies bool
+	DashboardSessionTTL    time.Duration
+
 	// control plane (database.go)
 	DB          dbConfig
 	Migrate     bool
@@ -99,6 +104,9 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.HistoryLength, "history-length", 0, "events each channel keeps for clients that resubscribe after missing some (gap-fill) and for the history API; 0 keeps none")
 	fs.DurationVar(&c.HistoryMaxAge, "history-max-age", 5*time.Minute, "drop kept events older than this; 0: only --history-length bounds them")
 	fs.DurationVar(&c.NodeTimeout, "node-timeout", 15*time.Second, "with --redis-url: a node silent this long is taken for dead and its sockets are removed from the shared state (member_removed sent); nodes heartbeat every third of it")
+	fs.BoolVar(&c.DashboardSignUp, "dashboard-sign-up", false, "let anyone create a tenant (free plan) and its owner at /dashboard/sign-up; off, tenants come from the operator and users from their owners")
+	fs.BoolVar(&c.DashboardSecureCookies, "dashboard-secure-cookies", false, "mark dashboard cookies Secure even on plain HTTP: set it behind a proxy that terminates TLS (requests over TLS get Secure cookies anyway)")
+	fs.DurationVar(&c.DashboardSessionTTL, "dashboard-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
 	c.DB.register(fs)
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
 	fs.DurationVar(&c.AppCacheTTL, "app-cache-ttl", 30*time.Second, "with a database: longest a node serves a cached app; changes reach every node at once through LISTEN/NOTIFY, this only bounds a broken feed")
@@ -178,6 +186,8 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--redis-mode: %q is not single, cluster or sentinel", c.RedisMode)
 	case c.RedisMode != "single" && c.RedisURL == "":
 		return fmt.Errorf("--redis-mode: %s needs --redis-url", c.RedisMode)
+	case c.DashboardSessionTTL < time.Minute:
+		return fmt.Errorf("--dashboard-session-ttl: must be at least 1m, got %s", c.DashboardSessionTTL)
 	case c.AppCacheTTL <= 0:
 		return fmt.Errorf("--app-cache-ttl: must be positive, got %s", c.AppCacheTTL)
 	case (c.TLSCert == "") != (c.TLSKey == ""):

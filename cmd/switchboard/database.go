@@ -13,6 +13,9 @@ import (
 	"github.com/peterbourgon/ff/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/switchboard-rt/switchboard/accounts"
+	"github.com/switchboard-rt/switchboard/accounts/pgaccounts"
+	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore"
@@ -119,6 +122,9 @@ type controlPlane struct {
 	log   *slog.Logger
 	// healthy reports whether the store answers (always, in memory).
 	healthy func(ctx context.Context) bool
+
+	// accounts keeps the dashboard's users and sessions, beside the store.
+	accounts dashboard.Accounts
 }
 
 // openControlPlane opens the store (applying migrations first with
@@ -128,7 +134,7 @@ type controlPlane struct {
 func openControlPlane(ctx context.Context, cfg serveConfig, log *slog.Logger) (*controlPlane, error) {
 	if cfg.DB.DatabaseURL == "" {
 		mem := tenants.NewMemoryStore()
-		return &controlPlane{store: mem, feed: mem, dir: tenants.NewDirectory(mem, 0), close: func() {}, log: log,
+		return &controlPlane{store: mem, accounts: accounts.NewMemoryStore(), feed: mem, dir: tenants.NewDirectory(mem, 0), close: func() {}, log: log,
 			healthy: func(context.Context) bool { return true }}, nil
 	}
 	keys, err := cfg.DB.keyring()
@@ -164,7 +170,7 @@ func openControlPlane(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 		return nil, fmt.Errorf("--database-url: %w", err)
 	}
 	log.Info("control plane on PostgreSQL", "database", where, "app_cache_ttl", cfg.AppCacheTTL, "secret_key_id", keys.CurrentID())
-	return &controlPlane{store: s, feed: s, dir: tenants.NewDirectory(s, cfg.AppCacheTTL), close: s.Close, log: log,
+	return &controlPlane{store: s, accounts: pgaccounts.New(s.Pool()), feed: s, dir: tenants.NewDirectory(s, cfg.AppCacheTTL), close: s.Close, log: log,
 		healthy: func(ctx context.Context) bool { return s.Pool().Ping(ctx) == nil }}, nil
 }
 

@@ -160,6 +160,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux.Handle("/apps/", api.Handler())
 	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
 		Webhooks: deliveriesView{hooks.attempts}}))
+	ui := dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
+		AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
+	mux.Handle("/dashboard/", ui)
+	mux.Handle("/dashboard", ui) // redirects to /dashboard/
+	if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
+		log.Warn("dashboard: no user yet: whoever first opens /dashboard/ creates the owner account; do it before exposing this server")
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {

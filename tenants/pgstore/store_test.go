@@ -59,18 +59,19 @@ func TestMigrationsUpAndDown(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: up: %v", round, err)
 		}
-		if len(res) != int(m.Latest()) {
-			t.Fatalf("round %d: applied %d migrations, want %d", round, len(res), m.Latest())
+		if len(res) != len(m.ListSources()) {
+			t.Fatalf("round %d: applied %d migrations, want %d", round, len(res), len(m.ListSources()))
 		}
-		if got := strings.Join(tables(), ","); got != "api_tokens,app_keys,app_webhooks,apps,audit_log,plans,tenants" {
+		if got := strings.Join(tables(), ","); got != "api_tokens,app_keys,app_webhooks,apps,audit_log,plans,sessions,tenants,users" {
 			t.Fatalf("round %d: tables after up: %s", round, got)
 		}
 		if pending, err := m.HasPending(ctx); err != nil || pending {
 			t.Fatalf("pending after up: %v %v", pending, err)
 		}
-		for v := m.Latest(); v > 0; v-- {
+		// Versions have gaps (00010 follows 00003), so count files, not numbers.
+		for range m.ListSources() {
 			if _, err := m.Down(ctx); err != nil {
-				t.Fatalf("round %d: down from %d: %v", round, v, err)
+				t.Fatalf("round %d: down: %v", round, err)
 			}
 		}
 		if got := tables(); len(got) != 0 {
