@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/edge"
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -306,20 +307,9 @@ func (c *client) signin(userData string) {
 	}})
 }
 
-// eventually polls f until it returns nil or the deadline passes.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, d, f)
 }
 
 func publish(t *testing.T, n *node, channel, event, data string) {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 )
 
 // TestMain lets the test binary stand in for `switchboard bench` when the
@@ -147,17 +149,7 @@ func startServer(t *testing.T, port int, argv ...string) int {
 
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, d, f)
 }
 
 func startBaseline(t *testing.T) (port, pid int) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/webhooks"
@@ -34,17 +35,7 @@ var testApps = apps{"1": {ID: "1", Keys: []tenants.Key{{Key: "k1", Secret: "s1"}
 
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, d, f)
 }
 
 func startWorker(t *testing.T, o webhooks.WorkerOptions) {

@@ -8,7 +8,7 @@
 // other's channels. Nothing waits with a fixed sleep: what may arrive
 // asynchronously is polled for with a deadline.
 //
-// It imports bus and protocol only.
+// It imports bus, protocol and the tests' polling helper only.
 package bustest
 
 import (
@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 )
 
 // waitFor bounds how long an asynchronous implementation may take to
@@ -36,21 +38,7 @@ func uniqueApp(t *testing.T) string {
 	return name + "-" + hex.EncodeToString(b[:])
 }
 
-// eventually calls f until it returns nil, failing the test with f's last
-// error once d has passed.
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		<-tick.C
-	}
+	testwait.Eventually(t, d, f)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/bus/redisbus"
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 )
 
 // ownRedis runs a redis-server of this test's own on port, never the
@@ -52,16 +53,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func waitUntil(t *testing.T, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func waitUntil(t *testing.T, d time.Duration, ok func() bool) { t.Helper(); testwait.Until(t, d, ok) }
 
 // When Redis goes away a node says it is unhealthy and publishes fail
 // (the API answers 503); when Redis is back the node reconnects by itself,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 	"github.com/switchboard-rt/switchboard/protocol"
 )
 
@@ -75,13 +76,4 @@ func TestObservabilityMetricsExist(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func waitFor(t *testing.T, ok func() bool) { t.Helper(); testwait.Until(t, 10*time.Second, ok) }

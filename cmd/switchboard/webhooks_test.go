@@ -17,6 +17,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/switchboard-rt/switchboard/internal/redistest"
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/webhooks"
 )
@@ -212,17 +213,7 @@ func deliveries(t *testing.T, addr string, logs *lockedLog) []delivery {
 
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, d, f)
 }
 
 // A webhook URL a tenant sets through the management API may not reach a
