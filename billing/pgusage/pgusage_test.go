@@ -120,3 +120,23 @@ func TestRollupSkipsWhileAnotherNodeHoldsTheLock(t *testing.T) {
 		t.Fatalf("rollup after release: ran=%v err=%v", ran, err)
 	}
 }
+
+func TestNotifyOnce(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	n := billing.Notification{TenantID: "t1", AppID: "app1", Quota: billing.QuotaMessagesPerDay, Period: day, Percent: 80, Used: 80, Limit: 100, At: day.Add(time.Hour)}
+	for i, want := range []bool{true, false} {
+		if isNew, err := s.Notify(ctx, n); err != nil || isNew != want {
+			t.Fatalf("notify %d: new=%v err=%v", i, isNew, err)
+		}
+	}
+	n.Percent = 100
+	if _, err := s.Notify(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Notifications(ctx, "t1", 10)
+	if err != nil || len(list) != 2 || !list[1].Period.Equal(day) || list[0].Percent != 100 {
+		t.Fatalf("notifications: %+v %v", list, err)
+	}
+}
