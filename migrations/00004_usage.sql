@@ -54,7 +54,18 @@ CREATE TABLE billing_notifications (
 );
 CREATE INDEX billing_notifications_tenant ON billing_notifications (tenant_id, created_at DESC);
 
+-- A tenant's Stripe customer and subscription; past_due_since starts
+-- the grace period before suspension.
+CREATE TABLE billing_accounts (
+    tenant_id       text PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    customer_id     text NOT NULL UNIQUE,
+    subscription_id text NOT NULL DEFAULT '',
+    past_due_since  timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
 -- +goose Down
+DROP TABLE billing_accounts;
 DROP TABLE billing_notifications;
 DROP TABLE usage_daily;
 DROP TABLE usage_node_hourly;

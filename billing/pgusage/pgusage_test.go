@@ -3,6 +3,7 @@ package pgusage_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,35 @@ func TestNotifyOnce(t *testing.T) {
 	list, err := s.Notifications(ctx, "t1", 10)
 	if err != nil || len(list) != 2 || !list[1].Period.Equal(day) || list[0].Percent != 100 {
 		t.Fatalf("notifications: %+v %v", list, err)
+	}
+}
+
+func TestAccounts(t *testing.T) {
+	ctx := context.Background()
+	s, pool := open(t)
+	var tenantID string
+	if err := pool.QueryRow(ctx, `SELECT tenant_id FROM apps WHERE id = 'app1'`).Scan(&tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Account(ctx, tenantID); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("no account: %v", err)
+	}
+	a := billing.Account{TenantID: tenantID, CustomerID: "cus_1", SubscriptionID: "sub_1"}
+	if err := s.PutAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.PastDue(ctx); len(due) != 0 {
+		t.Fatalf("past due: %+v", due)
+	}
+	a.PastDueSince = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.PutAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AccountByCustomer(ctx, "cus_1")
+	if err != nil || got != a {
+		t.Fatalf("by customer: %+v %v, want %+v", got, err, a)
+	}
+	if due, _ := s.PastDue(ctx); len(due) != 1 || due[0] != a {
+		t.Fatalf("past due: %+v", due)
 	}
 }

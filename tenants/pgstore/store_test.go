@@ -62,7 +62,7 @@ func TestMigrationsUpAndDown(t *testing.T) {
 		if len(res) != int(m.Latest()) {
 			t.Fatalf("round %d: applied %d migrations, want %d", round, len(res), m.Latest())
 		}
-		if got := strings.Join(tables(), ","); got != "api_tokens,app_keys,app_webhooks,apps,audit_log,billing_notifications,plans,tenants,usage_daily,usage_node_hourly" {
+		if got := strings.Join(tables(), ","); got != "api_tokens,app_keys,app_webhooks,apps,audit_log,billing_accounts,billing_notifications,plans,tenants,usage_daily,usage_node_hourly" {
 			t.Fatalf("round %d: tables after up: %s", round, got)
 		}
 		if pending, err := m.HasPending(ctx); err != nil || pending {
