@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -29,6 +30,8 @@ type Accounts interface {
 	AccountByCustomer(ctx context.Context, customerID string) (Account, error)
 	// PastDue lists accounts with PastDueSince set.
 	PastDue(ctx context.Context) ([]Account, error)
+	// All lists every account, by tenant id.
+	All(ctx context.Context) ([]Account, error)
 }
 
 // MemoryAccounts are Accounts in process.
@@ -74,14 +77,25 @@ func (s *MemoryAccounts) AccountByCustomer(_ context.Context, customerID string)
 }
 
 // PastDue implements Accounts.
-func (s *MemoryAccounts) PastDue(_ context.Context) ([]Account, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *MemoryAccounts) PastDue(ctx context.Context) ([]Account, error) {
+	all, _ := s.All(ctx)
 	var out []Account
-	for _, a := range s.m {
+	for _, a := range all {
 		if !a.PastDueSince.IsZero() {
 			out = append(out, a)
 		}
 	}
+	return out, nil
+}
+
+// All implements Accounts.
+func (s *MemoryAccounts) All(_ context.Context) ([]Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Account, 0, len(s.m))
+	for _, a := range s.m {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TenantID < out[j].TenantID })
 	return out, nil
 }

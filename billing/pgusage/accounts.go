@@ -60,9 +60,18 @@ func (s *Store) AccountByCustomer(ctx context.Context, customerID string) (billi
 
 // PastDue implements billing.Accounts.
 func (s *Store) PastDue(ctx context.Context) ([]billing.Account, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+accountCols+` FROM billing_accounts WHERE past_due_since IS NOT NULL ORDER BY tenant_id`)
+	return s.accounts(ctx, `WHERE past_due_since IS NOT NULL`)
+}
+
+// All implements billing.Accounts.
+func (s *Store) All(ctx context.Context) ([]billing.Account, error) {
+	return s.accounts(ctx, ``)
+}
+
+func (s *Store) accounts(ctx context.Context, where string) ([]billing.Account, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+accountCols+` FROM billing_accounts `+where+` ORDER BY tenant_id`)
 	if err != nil {
-		return nil, fmt.Errorf("pgusage: past due accounts: %w", err)
+		return nil, fmt.Errorf("pgusage: accounts: %w", err)
 	}
 	defer rows.Close()
 	var out []billing.Account

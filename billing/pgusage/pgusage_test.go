@@ -170,4 +170,7 @@ func TestAccounts(t *testing.T) {
 	if due, _ := s.PastDue(ctx); len(due) != 1 || due[0] != a {
 		t.Fatalf("past due: %+v", due)
 	}
+	if all, _ := s.All(ctx); len(all) != 1 || all[0] != a {
+		t.Fatalf("all: %+v", all)
+	}
 }
