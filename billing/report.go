@@ -42,3 +42,28 @@ func WriteCSV(w io.Writer, rows []Row) error {
 	cw.Flush()
 	return cw.Error()
 }
+
+// PeriodUsage is one app's usage in the current plan period (the UTC
+// day) against the plan's limit.
+type PeriodUsage struct {
+	AppID string    `json:"app_id"`
+	Start time.Time `json:"period_start"`
+	End   time.Time `json:"period_end"`
+	Usage
+	Messages int64 `json:"messages"`
+	// Limit is the plan's MaxMessagesPerDay (-1: unlimited).
+	Limit int64 `json:"limit"`
+	// Overage is the messages past Limit, billed on soft-cap plans.
+	Overage int64 `json:"overage"`
+	SoftCap bool  `json:"soft_cap"`
+}
+
+// NewPeriodUsage fills the period's figures from a day's row.
+func NewPeriodUsage(r Row, limit int64, softCap bool) PeriodUsage {
+	p := PeriodUsage{AppID: r.AppID, Start: r.Start, End: r.Start.Add(24 * time.Hour), Usage: r.Usage,
+		Messages: r.Usage.Messages(), Limit: limit, SoftCap: softCap}
+	if limit >= 0 && p.Messages > limit {
+		p.Overage = p.Messages - limit
+	}
+	return p
+}

@@ -91,6 +91,10 @@ func TestRollupTwiceCountsOnce(t *testing.T) {
 	if err != nil || len(arows) != 2 || arows[0].AppID != "app1" {
 		t.Fatalf("tenant per app: %+v %v", arows, err)
 	}
+	period, err := s.CurrentPeriod(ctx, tenantID, 150, true, h.Add(30*time.Minute))
+	if err != nil || len(period) != 1 || period[0].Messages != 192 || period[0].Overage != 42 || !period[0].End.Equal(billing.DayOf(h).Add(24*time.Hour)) {
+		t.Fatalf("current period: %+v %v", period, err)
+	}
 	var buf bytes.Buffer
 	if err := billing.WriteCSV(&buf, arows); err != nil {
 		t.Fatal(err)

@@ -88,3 +88,20 @@ func scan(rows pgx.Rows, withApp bool) ([]billing.Row, error) {
 	}
 	return out, nil
 }
+
+// CurrentPeriod returns each of the tenant's apps' usage in the UTC day
+// of now against maxPerDay (the tenant's plan's MaxMessagesPerDay), as
+// rolled up: it trails the live count by at most one flush and one
+// rollup interval. Apps without usage today are absent.
+func (s *Store) CurrentPeriod(ctx context.Context, tenantID string, maxPerDay int64, softCap bool, now time.Time) ([]billing.PeriodUsage, error) {
+	day := billing.DayOf(now)
+	rows, err := s.TenantAppUsage(ctx, tenantID, day, day.Add(24*time.Hour), billing.ByDay)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billing.PeriodUsage, len(rows))
+	for i, r := range rows {
+		out[i] = billing.NewPeriodUsage(r, maxPerDay, softCap)
+	}
+	return out, nil
+}
