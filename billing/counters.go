@@ -51,10 +51,17 @@ func DayOf(t time.Time) time.Time {
 
 // MemoryCounters are Counters in process, for a single node.
 type MemoryCounters struct {
-	mu     sync.Mutex
-	booked map[batchID]bool
+	mu sync.Mutex
+	// booked remembers batches, with their hour, for as long as their
+	// hour is kept: long enough for any retry.
+	booked map[batchID]time.Time
 	hours  map[time.Time]map[nodeApp]*Usage
+	latest time.Time
 }
+
+// memoryKeep is how long MemoryCounters keep an hour, as redisusage's
+// default TTL: the rollup copies it many times before it goes.
+const memoryKeep = 72 * time.Hour
 
 type batchID struct {
 	node string
@@ -65,7 +72,7 @@ type nodeApp struct{ node, app string }
 
 // NewMemoryCounters returns empty counters.
 func NewMemoryCounters() *MemoryCounters {
-	return &MemoryCounters{booked: map[batchID]bool{}, hours: map[time.Time]map[nodeApp]*Usage{}}
+	return &MemoryCounters{booked: map[batchID]time.Time{}, hours: map[time.Time]map[nodeApp]*Usage{}}
 }
 
 var _ Counters = (*MemoryCounters)(nil)
@@ -75,11 +82,15 @@ func (c *MemoryCounters) Add(_ context.Context, b Batch) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	id := batchID{b.Node, b.Seq}
-	if c.booked[id] {
+	if _, ok := c.booked[id]; ok {
 		return nil
 	}
-	c.booked[id] = true
 	h := HourOf(b.Hour)
+	c.booked[id] = h
+	if h.After(c.latest) {
+		c.latest = h
+		c.prune(h.Add(-memoryKeep))
+	}
 	m := c.hours[h]
 	if m == nil {
 		m = map[nodeApp]*Usage{}
@@ -97,6 +108,20 @@ func (c *MemoryCounters) Add(_ context.Context, b Batch) error {
 		u.PeakConnections = peak
 	}
 	return nil
+}
+
+// prune drops hours, and the batches booked to them, before cut.
+func (c *MemoryCounters) prune(cut time.Time) {
+	for h := range c.hours {
+		if h.Before(cut) {
+			delete(c.hours, h)
+		}
+	}
+	for id, h := range c.booked {
+		if h.Before(cut) {
+			delete(c.booked, id)
+		}
+	}
 }
 
 // Hour implements Counters.
