@@ -123,3 +123,24 @@ func TestQuotasSoftCap(t *testing.T) {
 		t.Fatalf("soft cap still warns: %+v", list)
 	}
 }
+
+func BenchmarkQuotasAllowMessages(b *testing.B) {
+	ctx := context.Background()
+	s := tenants.NewMemoryStore()
+	tn, _ := s.CreateTenant(ctx, "Acme", tenants.FreePlanID, tenants.ActorCLI)
+	a := tenants.NewApp("a", "k", "s")
+	a.TenantID = tn.ID
+	_ = s.PutApp(ctx, a)
+	m := NewMeter()
+	m.Published("a", 1)
+	q := NewQuotas(m, NewMemoryCounters(), s, nil, QuotaOptions{})
+	if err := q.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := q.AllowMessages("a", 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
