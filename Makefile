@@ -14,9 +14,12 @@ test-go:
 test-e2e:
 	cd e2e && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=2 --test-timeout=120000 *.test.js
 
-# Deployment files: the Prometheus alert rules (promtool, Debian's
-# prometheus package). Without promtool this only warns, except under CI=true.
+# Deployment files: the Helm chart (deploy/check.sh: helm lint and
+# template; it installs helm with go install when missing) and the
+# Prometheus alert rules (promtool, Debian's prometheus package; without it
+# this only warns, except under CI=true).
 test-deploy:
+	deploy/check.sh
 	@if command -v promtool >/dev/null 2>&1; then \
 		promtool check rules deploy/observability/prometheus/alerts.yml; \
 	elif [ "$${CI:-}" = true ]; then echo "promtool is required (apt-get install prometheus)" >&2; exit 1; \
