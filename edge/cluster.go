@@ -59,9 +59,7 @@ func (s *Server) Departed(ctx context.Context, d bus.Departure) {
 	if d.Channel != "" {
 		msg = &bus.Message{AppID: d.AppID, Channel: d.Channel, Event: protocol.EventMemberRemoved, Data: memberRemovedData(d.UserID)}
 	}
-	if err := s.opts.Bus.Publish(ctx, msg); err != nil {
-		s.log.Error("departed node: publish", "app_id", d.AppID, "channel", d.Channel, "err", err)
-	}
+	s.publish(ctx, msg)
 }
 
 // appByID is the part of tenants.Directory that finds the app of a dead
@@ -97,16 +95,6 @@ func (s *Server) departureWebhooks(ctx context.Context, d bus.Departure) {
 	}
 }
 
-// localEntry is one subscription of a local socket, copied out of the hub.
-type localEntry struct {
-	sub      *subscription
-	appID    string
-	socketID string
-	channel  string
-	presence bool
-	member   protocol.Member
-}
-
 // Reassert adds this node's sockets back to the shared state: after Redis
 // lost its data (a restart without persistence) or after the other nodes
 // took this one for dead, the cluster must count them again. A user whose
@@ -115,28 +103,30 @@ type localEntry struct {
 // occupied for every channel of the cluster). It returns how many entries
 // it wrote.
 func (s *Server) Reassert(ctx context.Context) int {
-	entries := s.hub.entries()
-	// undo[i] is what re-adding entries[i] decided, so that taking it back
+	subs := s.hub.subscriptions()
+	// undo[i] is what re-adding subs[i] decided, so that taking it back
 	// below emits no webhook for a transition nobody saw.
-	undo := make([]joined, len(entries))
+	undo := make([]joined, len(subs))
 	n := 0
-	for i, e := range entries {
+	for i, sub := range subs {
+		appID, socketID, ch := sub.conn.app.ID, sub.conn.socketID, sub.channel
 		var err error
-		if e.presence {
+		if sub.kind.Kind == protocol.KindPresence {
+			m := protocol.Member{UserID: sub.userID, UserInfo: json.RawMessage(sub.userInfo)}
 			var u bus.MemberUpdate
-			u, err = s.opts.State.AddMember(ctx, e.appID, e.channel, e.socketID, e.member, 0)
+			u, err = s.opts.State.AddMember(ctx, appID, ch, socketID, m, 0)
 			if err == nil && u.UserChanged {
-				s.publish(ctx, &bus.Message{AppID: e.appID, Channel: e.channel, Event: protocol.EventMemberAdded,
-					Data: memberAddedData(e.member), ExcludeSocketID: e.socketID})
+				s.publish(ctx, &bus.Message{AppID: appID, Channel: ch, Event: protocol.EventMemberAdded,
+					Data: memberAddedData(m), ExcludeSocketID: socketID})
 			}
 			undo[i] = joined{occupied: u.UserChanged && u.Subscriptions == 1, member: u.UserChanged}
 		} else {
 			var count int
-			count, err = s.opts.State.AddSubscription(ctx, e.appID, e.channel, e.socketID)
+			count, err = s.opts.State.AddSubscription(ctx, appID, ch, socketID)
 			undo[i] = joined{occupied: count == 1}
 		}
 		if err != nil {
-			s.log.Error("reassert: shared state", "app_id", e.appID, "channel", e.channel, "err", err)
+			s.log.Error("reassert: shared state", "app_id", appID, "channel", ch, "err", err)
 			continue
 		}
 		n++
@@ -144,9 +134,9 @@ func (s *Server) Reassert(ctx context.Context) int {
 	// A socket whose removal from the shared state ran while this was
 	// adding it back is there again: remove it once more. (One whose
 	// removal is still held for the grace period goes when it runs.)
-	for i, e := range entries {
-		if e.sub.stateRemoved.Load() && !s.hub.contains(e.sub) {
-			e.sub.conn.undoState(e.sub, undo[i])
+	for i, sub := range subs {
+		if sub.stateRemoved.Load() && !s.hub.contains(sub) {
+			sub.conn.undoState(sub, undo[i])
 		}
 	}
 	for _, u := range s.hub.signedIn() {
@@ -156,13 +146,13 @@ func (s *Server) Reassert(ctx context.Context) int {
 		}
 		n++
 	}
-	perApp := map[string]int{}
-	for _, c := range s.snapshot() {
-		if c.clusterCounted {
-			perApp[c.app.ID]++
-		}
-	}
 	if cc := s.opts.Connections; cc != nil {
+		perApp := map[string]int{}
+		for _, c := range s.snapshot() {
+			if c.clusterCounted {
+				perApp[c.app.ID]++
+			}
+		}
 		for app, count := range perApp {
 			if err := cc.SetConnections(ctx, app, count); err != nil {
 				s.log.Error("reassert: connection count", "app_id", app, "err", err)
@@ -178,21 +168,15 @@ func (s *Server) publish(ctx context.Context, msg *bus.Message) {
 	}
 }
 
-// entries copies every local subscription out of the hub.
-func (h *hub) entries() []localEntry {
-	var out []localEntry
+// subscriptions lists every local subscription; the fields Reassert reads
+// (socket, channel, kind, member) never change after subscribe.
+func (h *hub) subscriptions() []*subscription {
+	var out []*subscription
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
-		for k, lc := range sh.channels {
-			for _, sub := range lc.subs {
-				e := localEntry{sub: sub, appID: k.app, socketID: sub.conn.socketID, channel: k.name}
-				if sub.kind.Kind == protocol.KindPresence {
-					e.presence = true
-					e.member = protocol.Member{UserID: sub.userID, UserInfo: json.RawMessage(sub.userInfo)}
-				}
-				out = append(out, e)
-			}
+		for _, lc := range sh.channels {
+			out = append(out, lc.subs...)
 		}
 		sh.mu.RUnlock()
 	}

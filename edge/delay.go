@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -13,6 +14,7 @@ type delayer struct {
 	mu      sync.Mutex
 	pending map[string]*time.Timer
 	fns     map[string]func()
+	running int // fired actions not yet returned
 	flushed bool
 }
 
@@ -44,9 +46,35 @@ func (d *delayer) fire(key string) {
 	f := d.fns[key]
 	delete(d.fns, key)
 	delete(d.pending, key)
+	d.running++
 	d.mu.Unlock()
 	if f != nil {
 		f()
+	}
+	d.mu.Lock()
+	d.running--
+	d.mu.Unlock()
+}
+
+// settle waits until no action is pending or running, or ctx ends: on
+// drain the held removals then happen at their own time, none is cut short
+// by the end of the server's context, and a node with nothing held does
+// not wait at all.
+func (d *delayer) settle(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		busy := len(d.pending) + d.running
+		d.mu.Unlock()
+		if busy == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -85,12 +85,7 @@ func fallbackPath(path string) (key, session, op string, ok bool) {
 }
 
 func (s *Server) serveFallback(w http.ResponseWriter, r *http.Request, key, session, op string) {
-	h := w.Header()
-	if origin := r.Header.Get("Origin"); origin != "" {
-		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Allow-Credentials", "true")
-		h.Add("Vary", "Origin")
-	}
+	h := allowOrigin(w, r)
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
@@ -123,6 +118,19 @@ func (s *Server) serveFallback(w http.ResponseWriter, r *http.Request, key, sess
 	h.Set("Content-Type", "application/javascript; charset=UTF-8")
 	h.Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
 	sess.receive(w, r, op == "xhr_streaming")
+}
+
+// allowOrigin lets the page that made a cross-origin request (with its
+// cookies) read the answer, as pusher-js's XHRs and EventSource need; the
+// app's allowed origins are checked where the gateway's WebSocket opens.
+func allowOrigin(w http.ResponseWriter, r *http.Request) http.Header {
+	h := w.Header()
+	if origin := r.Header.Get("Origin"); origin != "" {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Add("Vary", "Origin")
+	}
+	return h
 }
 
 func (ss *httpSessions) get(id string) *httpSession {

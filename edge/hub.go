@@ -101,12 +101,12 @@ func (h *hub) remove(s *subscription) (lastLocal bool) {
 	return false
 }
 
-// fanout queues frame on every local subscriber of the channel except the
-// socket excluded. The frame is built lazily, once per form — plain, or
-// with the event's position for subscribers that asked for it — and only
-// if the channel has local subscribers; it returns how many sockets it was
-// queued on.
-func (h *hub) fanout(msg *bus.Message, build func(positioned bool) []byte) int {
+// fanout queues msg's frame on every local subscriber of the channel
+// except the socket excluded. The frame is built lazily, once per form —
+// plain, or with the event's position for subscribers that asked for it —
+// and only if the channel has local subscribers; it returns how many
+// sockets it was queued on.
+func (h *hub) fanout(msg *bus.Message) int {
 	k, exclude := chanKey{msg.AppID, msg.Channel}, msg.ExcludeSocketID
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -128,7 +128,7 @@ func (h *hub) fanout(msg *bus.Message, build func(positioned bool) []byte) int {
 		frame := plain
 		if s.positions {
 			if positioned == nil {
-				positioned = build(true)
+				positioned = messageFrame(msg, true)
 			}
 			frame = positioned
 			if msg.Seq != 0 && s.held(msg, frame) {
@@ -136,7 +136,7 @@ func (h *hub) fanout(msg *bus.Message, build func(positioned bool) []byte) int {
 				continue
 			}
 		} else if frame == nil {
-			plain = build(false)
+			plain = messageFrame(msg, false)
 			frame = plain
 		}
 		if send(s.conn, frame) {

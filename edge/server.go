@@ -277,15 +277,8 @@ func (s *Server) Drain(ctx context.Context) error {
 	// Removals held for the grace period run when it ends, as they would
 	// have without the drain: a client that reconnected to another node
 	// within it keeps its presence without a removed/added pair. Only the
-	// drain deadline cuts the wait short.
-	if grace := s.opts.PresenceGrace; grace > 0 && err == nil {
-		t := time.NewTimer(grace)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
+	// drain deadline cuts the wait short; flush runs what is left.
+	s.delay.settle(ctx)
 	s.delay.flush()
 	s.writers.close()
 	s.cancel()
@@ -445,9 +438,7 @@ func (s *Server) Deliver(msg *bus.Message) {
 	switch msg.Kind {
 	case bus.KindEvent:
 		start := time.Now()
-		n := s.hub.fanout(msg, func(positioned bool) []byte {
-			return messageFrame(msg, positioned)
-		})
+		n := s.hub.fanout(msg)
 		if n > 0 {
 			s.metrics.fanout.Observe(time.Since(start).Seconds())
 			s.metrics.app(msg.AppID).messagesOut.Add(float64(n))

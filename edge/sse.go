@@ -66,12 +66,7 @@ func (e *sseClient) OnMessage(c *gws.Conn, m *gws.Message) {
 }
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, key string) {
-	h := w.Header()
-	if origin := r.Header.Get("Origin"); origin != "" {
-		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Allow-Credentials", "true")
-		h.Add("Vary", "Origin")
-	}
+	h := allowOrigin(w, r)
 	if r.Method != http.MethodGet {
 		h.Set("Allow", "GET")
 		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use GET")
@@ -166,9 +161,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, key string) {
 						return
 					}
 				}
-			case f.Event == "pusher:ping":
-				_ = ws.WriteString(`{"event":"pusher:pong","data":{}}`)
-			case f.Event == "pusher:error":
+			case f.Event == protocol.EventPing:
+				_ = ws.WriteMessage(gws.OpcodeText, protocol.PongFrame)
+			case f.Event == protocol.EventError:
 				if !write(sseMessage("", "error", string(f.Data))) {
 					return
 				}

@@ -412,8 +412,4 @@ func (s *Server) countChanged(app *tenants.App, ch string, kind protocol.Channel
 	})
 }
 
-func (c *conn) publish(msg *bus.Message) {
-	if err := c.srv.opts.Bus.Publish(c.srv.ctx, msg); err != nil {
-		c.srv.log.Error("publish", "app_id", msg.AppID, "channel", msg.Channel, "event", msg.Event, "err", err)
-	}
-}
+func (c *conn) publish(msg *bus.Message) { c.srv.publish(c.srv.ctx, msg) }
