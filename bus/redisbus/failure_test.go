@@ -64,23 +64,8 @@ func TestRedisRestart(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	p := "sbtest:restart:" // its own Redis, gone with the test
-	listener, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { listener.Close() })
-	got := make(chan *bus.Message, 16)
-	listener.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
-	if err := listener.Listen(t.Context(), "app", "news"); err != nil {
-		t.Fatal(err)
-	}
-	publish := func() error {
-		return listener.Publish(t.Context(), &bus.Message{AppID: "app", Channel: "news", Event: "e", Data: []byte(`"x"`)})
-	}
-	if err := publish(); err != nil {
-		t.Fatal(err)
-	}
-	<-got
+	listener := newBus(t, rdb, p)
+	publish, got := newsFeed(t, listener)
 
 	kill()
 	waitUntil(t, 10*time.Second, func() bool { return !listener.Healthy() })
@@ -91,7 +76,33 @@ func TestRedisRestart(t *testing.T) {
 	ownRedis(t, port) // a fresh, empty Redis on the same address
 	waitUntil(t, 15*time.Second, listener.Healthy)
 	// The subscription is back: events published now arrive.
-	waitUntil(t, 10*time.Second, func() bool {
+	flowsAgain(t, 10*time.Second, publish, got)
+}
+
+// newsFeed makes b listen to channel "news" of app "app" and checks that
+// an event published there arrives; it returns that publish and the
+// events received.
+func newsFeed(t *testing.T, b *redisbus.Bus) (publish func() error, got chan *bus.Message) {
+	t.Helper()
+	got = make(chan *bus.Message, 64)
+	b.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
+	if err := b.Listen(t.Context(), "app", "news"); err != nil {
+		t.Fatal(err)
+	}
+	publish = func() error {
+		return b.Publish(t.Context(), &bus.Message{AppID: "app", Channel: "news", Event: "e", Data: []byte(`"x"`)})
+	}
+	if err := publish(); err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	return publish, got
+}
+
+// flowsAgain publishes until an event arrives, within d.
+func flowsAgain(t *testing.T, d time.Duration, publish func() error, got chan *bus.Message) {
+	t.Helper()
+	waitUntil(t, d, func() bool {
 		if publish() != nil {
 			return false
 		}

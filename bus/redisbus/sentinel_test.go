@@ -6,7 +6,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/internal/redistest"
 )
 
@@ -19,33 +18,12 @@ func TestSentinelFailover(t *testing.T) {
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: redistest.SentinelMaster, SentinelAddrs: []string{s.Sentinel}})
 	t.Cleanup(func() { rdb.Close() })
 	b := newBus(t, rdb, "sbtest:sentinel:") // its own servers, gone with the test
-	got := make(chan *bus.Message, 64)
-	b.Attach(handlerFunc(func(m *bus.Message) { got <- m }))
-	if err := b.Listen(t.Context(), "app", "news"); err != nil {
-		t.Fatal(err)
-	}
-	publish := func() error {
-		return b.Publish(t.Context(), &bus.Message{AppID: "app", Channel: "news", Event: "e", Data: []byte(`"x"`)})
-	}
-	if err := publish(); err != nil {
-		t.Fatal(err)
-	}
-	<-got
+	publish, got := newsFeed(t, b)
 
 	s.KillPrimary()
 	waitUntil(t, 10*time.Second, func() bool { return !b.Healthy() })
 	waitUntil(t, 30*time.Second, b.Healthy)
-	waitUntil(t, 15*time.Second, func() bool {
-		if publish() != nil {
-			return false
-		}
-		select {
-		case <-got:
-			return true
-		case <-time.After(200 * time.Millisecond):
-			return false
-		}
-	})
+	flowsAgain(t, 15*time.Second, publish, got)
 	cfg, err := rdb.ConfigGet(t.Context(), "port").Result()
 	if err != nil {
 		t.Fatal(err)
