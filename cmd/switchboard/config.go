@@ -21,6 +21,7 @@ import (
 // and a key of the same name in the optional JSON config file; flags beat
 // the environment, which beats the file, which beats the defaults.
 type serveConfig struct {
+	Roles             roles // roles.go
 	Host              string
 	Port              int
 	AppsFile          string
@@ -73,6 +74,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
 	fs := flag.NewFlagSet("switchboard serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	rolesFlag := fs.String("roles", defaultRoles, "roles this node runs, comma-separated: edge (WebSockets, HTTP fallbacks, SSE), api (Pusher HTTP API), control (management API, dashboard, webhook delivery, background jobs)")
 	fs.StringVar(&c.Host, "host", "", "address to listen on (empty: every interface, IPv4 and IPv6)")
 	fs.IntVar(&c.Port, "port", 6001, "port for WebSockets (/app/{key}) and the HTTP API (/apps/{id}/…)")
 	fs.StringVar(&c.AppsFile, "apps-file", "", "JSON file with an array of apps to load at start-up")
@@ -127,6 +129,9 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", *level)
+	}
+	if c.Roles, err = parseRoles(*rolesFlag); err != nil {
+		return c, err
 	}
 	return c, c.validate()
 }

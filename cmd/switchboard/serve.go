@@ -77,7 +77,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cfg.RedisURL != "" {
 		busKind = "redis (" + cfg.RedisMode + ")"
 	}
-	log.Info("switchboard starting", "version", buildVersion(), "store", cfg.DB.kind(), "bus", busKind)
+	log.Info("switchboard starting", "version", buildVersion(), "roles", cfg.Roles.String(), "store", cfg.DB.kind(), "bus", busKind)
+	warnRoleSplit(cfg, log)
 	switch {
 	case cfg.DB.DatabaseURL == "" && cfg.RedisURL == "":
 		log.Warn("embedded mode: in-memory app store and bus, single node; nothing survives a restart")
@@ -96,7 +97,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.DB.DatabaseURL == "" {
+	if cfg.DB.DatabaseURL == "" && cfg.Roles.has(roleControl) {
 		// The embedded mode has no CLI to make a management token (the
 		// store lives in this process), so it makes one for the default
 		// tenant, new on every start, and says it once.
@@ -121,6 +122,14 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Edge nodes enqueue webhook events; control nodes deliver them. A
+	// queue in memory is seen by this process only, so without a control
+	// role here nothing would ever take the events out of it.
+	deliverHooks := cfg.Roles.has(roleControl)
+	enqueueHooks := deliverHooks || hooks.durable
+	if !enqueueHooks && cfg.Roles.has(roleEdge) {
+		log.Warn("webhooks are not sent: this node has no control role to deliver them and no --redis-url queue to hand them to control nodes")
+	}
 
 	edgeOpts := edge.Options{
 		Apps: dir, Bus: bb.bus, State: state, Logger: log.With("component", "edge"), Registry: reg, NodeID: nodeID,
@@ -131,8 +140,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		MaxChannelsPerConnection: cfg.MaxChannelsPerConnection,
 		PresenceGrace:            orDisabled(cfg.PresenceGrace),
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
-		Webhooks:                 hooks.notifier,
 		History:                  bb.history,
+	}
+	if enqueueHooks { // a nil *Notifier must not become a non-nil interface
+		edgeOpts.Webhooks = hooks.notifier
 	}
 	apiOpts := restapi.Options{
 		Apps:            dir,
@@ -156,16 +167,22 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 
 	var draining atomic.Bool
 	registerHealth(reg, &draining, bb, cp)
-	mux := http.NewServeMux()
-	mux.Handle("/apps/", api.Handler())
-	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
-		Webhooks: deliveriesView{hooks.attempts}}))
-	ui := dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
-		AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
-	mux.Handle("/dashboard/", ui)
-	mux.Handle("/dashboard", ui) // redirects to /dashboard/
-	if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
-		log.Warn("dashboard: no user yet: whoever first opens /dashboard/ creates the owner account; do it before exposing this server")
+	// Each role's paths are mounted only on nodes that run it (roles.go);
+	// /healthz, /readyz and /metrics are on every node.
+	mux := roleMux{ServeMux: http.NewServeMux(), roles: cfg.Roles}
+	mux.handle(roleAPI, api.Handler, "/apps/")
+	mux.handle(roleControl, func() http.Handler {
+		return dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
+			Webhooks: deliveriesView{hooks.attempts}})
+	}, "/api/v1/")
+	mux.handle(roleControl, func() http.Handler {
+		return dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
+			AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
+	}, "/dashboard/", "/dashboard") // the latter redirects to /dashboard/
+	if cfg.Roles.has(roleControl) {
+		if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
+			log.Warn("dashboard: no user yet: whoever first opens /dashboard/ creates the owner account; do it before exposing this server")
+		}
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -183,9 +200,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cfg.MetricsAddr == "" {
 		mux.Handle("/metrics", metrics)
 	}
-	// Everything else is a WebSocket path: /app/{key}, after any prefix
-	// (pusher-js's wsPath option); the edge answers 404 for the rest.
-	mux.Handle("/", node)
+	// Everything else is an edge path: /app/{key}, after any prefix
+	// (pusher-js's wsPath and httpPath options), its HTTP fallbacks and
+	// SSE; the edge answers 404 for the rest.
+	mux.handle(roleEdge, func() http.Handler { return node }, "/")
 
 	// Bind every listener before serving on any, so a bad address stops
 	// start-up with nothing half running.
@@ -196,7 +214,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 			return err
 		}
 	}
-	main, err := listen("--host/--port", cfg.addr(), mux, errLog)
+	main, err := listen("--host/--port", cfg.addr(), mux.ServeMux, errLog)
 	if err != nil {
 		return err
 	}
@@ -235,7 +253,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		log.Info("pprof listening", "addr", l.ln.Addr().String())
 		servers = append(servers, l)
 	}
-	log.Info("listening", "addr", main.ln.Addr().String(), "tls", cert != nil, "websocket", "/app/{key}", "api", "/apps/{app_id}/…")
+	log.Info("listening", "addr", main.ln.Addr().String(), "tls", cert != nil, "roles", cfg.Roles.String())
 
 	var liveness *redisbus.Liveness
 	if bb.liveness != nil {
@@ -260,7 +278,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		// draining node for dead.
 		g.Go(func() error { return liveness.Run(sweepCtx) })
 	}
-	stopHooks := hooks.start(g)
+	stopHooks := hooks.start(g, deliverHooks)
 
 	g.Go(func() error {
 		<-gctx.Done()

@@ -79,22 +79,26 @@ func consumerName() string {
 	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 }
 
-// start runs the notifier and the worker in g. The returned stop is for
-// after the edge has drained (its last removals are events): the
-// notifier writes what it holds and ends; with the memory queue the
-// worker gets until ctx ends, at most settle, to deliver what is queued,
-// since those jobs die with the process; then it ends. A Redis queue
-// keeps them for the other nodes or the next start.
-func (p *webhookPipeline) start(g *errgroup.Group) (stop func(ctx context.Context)) {
+// start runs the notifier, and the worker when deliver is set (control
+// nodes deliver; edge-only nodes only enqueue, for the control nodes to
+// take from the shared queue), in g. The returned stop is for after the
+// edge has drained (its last removals are events): the notifier writes
+// what it holds and ends; with the memory queue the worker gets until
+// ctx ends, at most settle, to deliver what is queued, since those jobs
+// die with the process; then it ends. A Redis queue keeps them for the
+// other nodes or the next start.
+func (p *webhookPipeline) start(g *errgroup.Group, deliver bool) (stop func(ctx context.Context)) {
 	nctx, stopNotifier := context.WithCancel(context.Background())
 	wctx, stopWorker := context.WithCancel(context.Background())
 	notified := make(chan struct{})
 	g.Go(func() error { defer close(notified); return p.notifier.Run(nctx) })
-	g.Go(func() error { return p.worker.Run(wctx) })
+	if deliver {
+		g.Go(func() error { return p.worker.Run(wctx) })
+	}
 	return func(ctx context.Context) {
 		stopNotifier()
 		<-notified
-		if !p.durable {
+		if deliver && !p.durable {
 			const settle = 2 * time.Second
 			sctx, cancel := context.WithTimeout(ctx, settle)
 			waitEmpty(sctx, p.queue)
