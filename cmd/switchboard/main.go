@@ -1,6 +1,7 @@
 // Command switchboard runs every role of Switchboard, a Pusher-compatible
 // realtime service: `switchboard serve` (the default) runs a node;
-// `switchboard version` prints the build.
+// `switchboard healthcheck` checks it; `switchboard version` prints the
+// build.
 //
 // This package only parses configuration, constructs the parts and runs
 // them; everything else lives in its own package.
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return serve(ctx, cfg, stdout)
+	case "healthcheck":
+		return runHealthcheck(ctx, args, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args, stdout, stderr)
 	case "migrate":
@@ -87,11 +90,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const usage = `usage: switchboard [command] [flags]
 
 commands:
-  serve     run a node (the default); see switchboard serve -h
-  migrate   apply (up), roll back (down) or list (status) database migrations
-  tenants   create and list tenants on the database (--database-url)
-  apps      create, list, rotate keys of, disable and enable apps on the database
-  secrets   rotate: re-encrypt app secrets after a change of SWITCHBOARD_SECRET_KEY
-  bench     load-generate against any Pusher-compatible server; see switchboard bench -h
-  version   print the version
+  serve        run a node (the default); see switchboard serve -h
+  healthcheck  exit 0 if this machine's node answers 200 on /healthz, 1 otherwise (for HEALTHCHECK)
+  migrate      apply (up), roll back (down) or list (status) database migrations
+  tenants      create and list tenants on the database (--database-url)
+  apps         create, list, rotate keys of, disable and enable apps on the database
+  secrets      rotate: re-encrypt app secrets after a change of SWITCHBOARD_SECRET_KEY
+  bench        load-generate against any Pusher-compatible server; see switchboard bench -h
+  version      print the version
 `
