@@ -6,6 +6,7 @@
 {{- end -}}
 {{- end -}}
 
+{{/* Selects every pod and Service of the release, edge and control. */}}
 {{- define "switchboard.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -16,6 +17,24 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/*
+One component (edge or control): call with
+(dict "root" $ "component" "edge").
+*/}}
+{{- define "switchboard.componentName" -}}
+{{- printf "%s-%s" (include "switchboard.fullname" .root | trunc 55 | trimSuffix "-") .component -}}
+{{- end -}}
+
+{{- define "switchboard.componentSelectorLabels" -}}
+{{ include "switchboard.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "switchboard.componentLabels" -}}
+{{ include "switchboard.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "switchboard.secretName" -}}
