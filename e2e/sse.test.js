@@ -48,7 +48,7 @@ function stream(url, headers = {}) {
 describe('Server-Sent Events', () => {
   let server, sdk;
   before(async () => {
-    server = await start({ apps: [apps.main], args: ['--history-length', '100'] });
+    server = await start({ apps: [apps.main] }); // main opts in to history
     sdk = backend(server, apps.main);
   });
   after(async () => { await server.stop(); });
