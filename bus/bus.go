@@ -44,6 +44,13 @@ type Message struct {
 	// within one epoch. Zero for messages that are not Sequenced.
 	Seq   uint64
 	Epoch string
+
+	// History is what the channel keeps of its events from this one on:
+	// the app's retention, zero (the default) keeping nothing. The bus
+	// bounds it by its own ceiling and applies it when it sequences the
+	// event, so a changed retention holds from the next event on. It is
+	// the publishing node's business: it does not travel to other nodes.
+	History HistoryOptions
 }
 
 // Sequenced reports whether m gets a position: every channel event but
@@ -92,9 +99,10 @@ var _ Bus = (*Memory)(nil)
 func NewMemory() *Memory { return NewMemoryWithHistory(HistoryOptions{}) }
 
 // NewMemoryWithHistory returns a bus that keeps each channel's recent
-// events as h says (in a ring per channel).
-func NewMemoryWithHistory(h HistoryOptions) *Memory {
-	return &Memory{seq: newSequencer(DefaultPositionTTL, h)}
+// events as its messages' History says (in a ring per channel), never
+// more than ceiling.
+func NewMemoryWithHistory(ceiling HistoryOptions) *Memory {
+	return &Memory{seq: newSequencer(DefaultPositionTTL, ceiling)}
 }
 
 var _ History = (*Memory)(nil)

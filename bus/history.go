@@ -5,13 +5,29 @@ import (
 	"time"
 )
 
-// HistoryOptions say what a bus keeps of each channel's sequenced events,
-// for clients that resubscribe after missing some and for the history API.
+// HistoryOptions say what a channel keeps of its sequenced events, for
+// clients that resubscribe after missing some and for the history API.
+// Each Message carries its app's (Message.History: retention is per app
+// and opt-in); a bus is given the server's ceiling, which bounds every
+// app's.
 type HistoryOptions struct {
 	// Length is how many events each channel keeps; 0 keeps none.
 	Length int
 	// MaxAge drops events older than this; 0: only Length bounds them.
 	MaxAge time.Duration
+}
+
+// Within returns h bounded by ceiling: the shorter length and the shorter
+// age, zero when either keeps nothing.
+func (h HistoryOptions) Within(ceiling HistoryOptions) HistoryOptions {
+	h.Length = min(h.Length, ceiling.Length)
+	if h.Length <= 0 {
+		return HistoryOptions{}
+	}
+	if ceiling.MaxAge > 0 && (h.MaxAge <= 0 || h.MaxAge > ceiling.MaxAge) {
+		h.MaxAge = ceiling.MaxAge
+	}
+	return h
 }
 
 // Retained is what the bus holds of a channel's current epoch.

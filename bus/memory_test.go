@@ -84,7 +84,8 @@ func TestPublisherCachesOnlyCacheChannels(t *testing.T) {
 		channels = append(channels, ch)
 	}
 	before := time.Now()
-	if err := p.Publish(ctx, "app", channels, "my-event", []byte(`"data"`), "1.1"); err != nil {
+	keep := bus.HistoryOptions{Length: 7, MaxAge: time.Minute}
+	if err := p.Publish(ctx, "app", keep, channels, "my-event", []byte(`"data"`), "1.1"); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.msgs) != len(channels) {
@@ -93,7 +94,7 @@ func TestPublisherCachesOnlyCacheChannels(t *testing.T) {
 	for i, m := range s.msgs {
 		want := bus.Message{Kind: bus.KindEvent, AppID: "app", Channel: channels[i], Event: "my-event", Data: []byte(`"data"`), ExcludeSocketID: "1.1"}
 		if m.Kind != want.Kind || m.AppID != want.AppID || m.Channel != want.Channel || m.Event != want.Event ||
-			string(m.Data) != string(want.Data) || m.ExcludeSocketID != want.ExcludeSocketID || m.UserID != "" {
+			string(m.Data) != string(want.Data) || m.ExcludeSocketID != want.ExcludeSocketID || m.UserID != "" || m.History != keep {
 			t.Errorf("message %d = %+v, want %+v", i, *m, want)
 		}
 	}
@@ -118,7 +119,7 @@ func TestPublisherCachesOnlyCacheChannels(t *testing.T) {
 func TestPublisherCacheTTL(t *testing.T) {
 	p, st, _ := newPublisher(t, time.Minute)
 	before := time.Now()
-	if err := p.Publish(t.Context(), "app", []string{"cache-x"}, "e", []byte(`1`), ""); err != nil {
+	if err := p.Publish(t.Context(), "app", bus.HistoryOptions{}, []string{"cache-x"}, "e", []byte(`1`), ""); err != nil {
 		t.Fatal(err)
 	}
 	ev, ok, _ := st.Cache(t.Context(), "app", "cache-x")
@@ -131,7 +132,7 @@ func TestPublisherCancelledContext(t *testing.T) {
 	p, _, s := newPublisher(t, 0)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := p.Publish(ctx, "app", []string{"a", "b"}, "e", []byte(`1`), ""); !errors.Is(err, context.Canceled) {
+	if err := p.Publish(ctx, "app", bus.HistoryOptions{}, []string{"a", "b"}, "e", []byte(`1`), ""); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 	if len(s.msgs) != 0 {
@@ -151,7 +152,7 @@ func (failingState) SetCache(context.Context, string, string, bus.CachedEvent, t
 func TestPublisherCacheErrorStopsPublish(t *testing.T) {
 	p, _, s := newPublisher(t, 0)
 	p.State = failingState{p.State}
-	if err := p.Publish(t.Context(), "app", []string{"plain", "cache-x", "after"}, "e", []byte(`1`), ""); !errors.Is(err, errBackend) {
+	if err := p.Publish(t.Context(), "app", bus.HistoryOptions{}, []string{"plain", "cache-x", "after"}, "e", []byte(`1`), ""); !errors.Is(err, errBackend) {
 		t.Fatalf("err %v, want the state's error", err)
 	}
 	if len(s.msgs) != 1 || s.msgs[0].Channel != "plain" {
@@ -183,8 +184,9 @@ type discard struct{}
 func (discard) Deliver(*bus.Message) {}
 
 // BenchmarkMemoryPublish is the bus's share of the fan-out path: the
-// channel's position (and, with history, its ring) per event, next to a
-// protocol event that gets neither.
+// channel's position (and, with the app's history on, its ring) per event,
+// next to a protocol event that gets neither. The bus's ceiling is the
+// server's default.
 func BenchmarkMemoryPublish(b *testing.B) {
 	for _, c := range []struct {
 		name    string
@@ -194,15 +196,16 @@ func BenchmarkMemoryPublish(b *testing.B) {
 		{"unsequenced", "pusher_internal:member_added", bus.HistoryOptions{}},
 		{"sequenced", "e", bus.HistoryOptions{}},
 		{"sequenced+history100", "e", bus.HistoryOptions{Length: 100}},
+		{"sequenced+history100+age", "e", bus.HistoryOptions{Length: 100, MaxAge: time.Minute}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			m := bus.NewMemoryWithHistory(c.history)
+			m := bus.NewMemoryWithHistory(bus.HistoryOptions{Length: 10_000, MaxAge: 24 * time.Hour})
 			m.Attach(discard{})
 			ctx := context.Background()
 			data := []byte(`"payload"`)
 			b.ReportAllocs()
 			for b.Loop() {
-				_ = m.Publish(ctx, &bus.Message{Kind: bus.KindEvent, AppID: "a", Channel: "ch", Event: c.event, Data: data})
+				_ = m.Publish(ctx, &bus.Message{Kind: bus.KindEvent, AppID: "a", Channel: "ch", Event: c.event, Data: data, History: c.history})
 			}
 		})
 	}

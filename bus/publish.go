@@ -21,8 +21,9 @@ type Publisher struct {
 }
 
 // Publish sends event with data (a raw JSON value) to every channel,
-// leaving out the connection excludeSocketID.
-func (p *Publisher) Publish(ctx context.Context, appID string, channels []string, event string, data []byte, excludeSocketID string) error {
+// leaving out the connection excludeSocketID; each channel keeps it as
+// history (the app's retention) says.
+func (p *Publisher) Publish(ctx context.Context, appID string, history HistoryOptions, channels []string, event string, data []byte, excludeSocketID string) error {
 	for _, ch := range channels {
 		if protocol.Classify(ch).Cache {
 			ttl := p.CacheTTL
@@ -33,7 +34,7 @@ func (p *Publisher) Publish(ctx context.Context, appID string, channels []string
 				return err
 			}
 		}
-		msg := &Message{Kind: KindEvent, AppID: appID, Channel: ch, Event: event, Data: data, ExcludeSocketID: excludeSocketID}
+		msg := &Message{Kind: KindEvent, AppID: appID, Channel: ch, Event: event, Data: data, ExcludeSocketID: excludeSocketID, History: history}
 		if err := p.Bus.Publish(ctx, msg); err != nil {
 			return err
 		}

@@ -14,13 +14,14 @@ import (
 // event; the next event after that starts a new epoch.
 const DefaultPositionTTL = 24 * time.Hour
 
-// sequencer numbers the sequenced events of the memory bus. Channels are
-// spread over independently locked shards, so publishes to different
-// channels never wait for each other.
+// sequencer numbers the sequenced events of the memory bus and keeps each
+// channel's history as its events' retention says. Channels are spread
+// over independently locked shards, so publishes to different channels
+// never wait for each other.
 type sequencer struct {
 	seed    maphash.Seed
 	ttl     time.Duration
-	history HistoryOptions
+	ceiling HistoryOptions // no channel keeps more
 	now     func() time.Time
 	base    string        // random per process: a restart starts new epochs
 	epochs  atomic.Uint64 // epochs started by this process
@@ -37,9 +38,11 @@ type position struct {
 	seq   uint64
 	epoch string
 	used  time.Time
-	// kept is the channel's history, a ring of the last history.Length
-	// events: kept[(seq-1) % Length] holds event seq.
-	kept []keptEvent
+	// kept is the channel's history: consecutive events ending with the
+	// newest, as the retention of the newest event allowed; maxAge is
+	// that retention's age limit (0: none), which reads apply too.
+	kept   ring
+	maxAge time.Duration
 }
 
 type keptEvent struct {
@@ -47,21 +50,23 @@ type keptEvent struct {
 	at  time.Time
 }
 
-func newSequencer(ttl time.Duration, history HistoryOptions) *sequencer {
+func newSequencer(ttl time.Duration, ceiling HistoryOptions) *sequencer {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	s := &sequencer{seed: maphash.MakeSeed(), ttl: max(ttl, history.MaxAge), history: history, now: time.Now, base: hex.EncodeToString(b[:])}
+	s := &sequencer{seed: maphash.MakeSeed(), ttl: max(ttl, ceiling.MaxAge), ceiling: ceiling, now: time.Now, base: hex.EncodeToString(b[:])}
 	for i := range s.shards {
 		s.shards[i].positions = map[key]*position{}
 	}
 	return s
 }
 
-// next gives msg the channel's next position and runs deliver while the
-// channel is still locked.
+// next gives msg the channel's next position, keeps it as msg.History
+// says (within the ceiling), and runs deliver while the channel is still
+// locked.
 func (s *sequencer) next(msg *Message, deliver func()) {
 	sh, k := s.shard(msg.AppID, msg.Channel)
 	now := s.now()
+	h := msg.History.Within(s.ceiling)
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -76,11 +81,18 @@ func (s *sequencer) next(msg *Message, deliver func()) {
 	p.seq++
 	p.used = now
 	msg.Seq, msg.Epoch = p.seq, p.epoch
-	if n := s.history.Length; n > 0 {
-		if p.kept == nil {
-			p.kept = make([]keptEvent, n)
+	// The event's retention is the channel's from now on: a lowered one
+	// drops what it no longer allows, history turned off drops it all.
+	p.maxAge = h.MaxAge
+	if h.Length == 0 {
+		p.kept = ring{}
+	} else {
+		if h.MaxAge > 0 {
+			for p.kept.n > 0 && now.Sub(p.kept.at(0).at) > h.MaxAge {
+				p.kept.dropOldest()
+			}
 		}
-		p.kept[(p.seq-1)%uint64(n)] = keptEvent{msg, now}
+		p.kept.push(keptEvent{msg, now}, h.Length)
 	}
 	deliver()
 }
@@ -105,19 +117,12 @@ func (s *sequencer) since(app, channel string, after uint64, limit int) Retained
 		return Retained{}
 	}
 	r := Retained{Epoch: p.epoch, Newest: p.seq}
-	n := uint64(len(p.kept))
-	if n == 0 {
-		return r
-	}
-	first := uint64(1)
-	if p.seq > n {
-		first = p.seq - n + 1
-	}
-	for seq := first; seq <= p.seq; seq++ {
-		e := p.kept[(seq-1)%n]
-		if e.msg == nil || (s.history.MaxAge > 0 && now.Sub(e.at) > s.history.MaxAge) {
+	for i := range p.kept.n {
+		e := p.kept.at(i)
+		if p.maxAge > 0 && now.Sub(e.at) > p.maxAge {
 			continue
 		}
+		seq := e.msg.Seq
 		if r.Oldest == 0 {
 			r.Oldest = seq
 		}
@@ -126,6 +131,47 @@ func (s *sequencer) since(app, channel string, after uint64, limit int) Retained
 		}
 	}
 	return r
+}
+
+// ring is a channel's kept events, oldest first. It grows as events come
+// (most channels keep a few, whatever their app allows) up to the
+// retention's length, and shrinks when the retention does.
+type ring struct {
+	buf  []keptEvent
+	head int // index in buf of the oldest
+	n    int
+}
+
+// at returns the i-th oldest event.
+func (r *ring) at(i int) *keptEvent { return &r.buf[(r.head+i)%len(r.buf)] }
+
+func (r *ring) dropOldest() {
+	r.buf[r.head] = keptEvent{} // let the message go
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+}
+
+// push adds e as the newest, dropping the oldest past limit (at least 1).
+func (r *ring) push(e keptEvent, limit int) {
+	for r.n >= limit {
+		r.dropOldest()
+	}
+	switch {
+	case r.n == len(r.buf):
+		r.resize(min(max(2*len(r.buf), 8), limit))
+	case len(r.buf) > 2*limit:
+		r.resize(limit) // the retention was lowered: give the memory back
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.n++
+}
+
+func (r *ring) resize(size int) {
+	buf := make([]keptEvent, size)
+	for i := range r.n {
+		buf[i] = *r.at(i)
+	}
+	r.buf, r.head = buf, 0
 }
 
 // sweep forgets channels idle past ttl, so the map holds only live ones.

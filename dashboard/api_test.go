@@ -171,6 +171,28 @@ func testAppLifecycle(t *testing.T, f *fixture) {
 	if got.body["enable_client_messages"] != true || got.body["limits"].(map[string]any)["max_client_events_per_second"] != 5.0 {
 		t.Fatalf("PATCH not applied: %s", got.raw)
 	}
+	// History is opt-in, in the limits, capped by the plan (free: 100
+	// events, an hour) when read back.
+	if l := got.body["limits"].(map[string]any); l["history_max_events"] != 0.0 || l["history_max_age_seconds"] != 300.0 {
+		t.Fatalf("history of a new app: %s", got.raw)
+	}
+	f.want(f.do(f.tokenA, "PATCH", "/api/v1/apps/"+id, `{"limits":{"history_max_events":5000,"history_max_age_seconds":-1}}`), 200, "")
+	got = f.do(f.tokenA, "GET", "/api/v1/apps/"+id, "")
+	if l := got.body["limits"].(map[string]any); l["history_max_events"] != 100.0 || l["history_max_age_seconds"] != 3600.0 ||
+		l["max_client_events_per_second"] != 5.0 {
+		t.Fatalf("history after PATCH, under the free plan: %s", got.raw)
+	}
+	plan := f.do(f.tokenA, "GET", "/api/v1/plan", "")
+	if plan.body["max_history_events"] != 100.0 || plan.body["max_history_age_seconds"] != 3600.0 {
+		t.Fatalf("plan: %s", plan.raw)
+	}
+	for _, bad := range []string{`{"limits":{"history_max_events":-1}}`, `{"limits":{"history_max_age_seconds":-2}}`, `{"limits":{"history_max_events":100001}}`} {
+		r := f.do(f.tokenA, "PATCH", "/api/v1/apps/"+id, bad)
+		f.want(r, 400, "invalid_field")
+		if !strings.Contains(r.raw, `"field":"history_max_`) {
+			t.Fatalf("%s: %s, want the field named", bad, r.raw)
+		}
+	}
 	f.want(f.do(f.tokenA, "PATCH", "/api/v1/apps/"+id, `{"enable_everything":true}`), 400, "unknown_field")
 	f.want(f.do(f.tokenA, "PATCH", "/api/v1/apps/"+id, `{"name":""}`), 400, "invalid_field")
 	f.want(f.do(f.tokenA, "PATCH", "/api/v1/apps/"+id, `{"name":`), 400, "invalid_json")

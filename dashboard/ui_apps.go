@@ -205,6 +205,8 @@ var limitFields = []limitField{
 	kbLimit("max_event_payload_in_kb", "Event payload (KB)", "", func(l *tenants.Limits) *float64 { return &l.MaxEventPayloadInKB }),
 	intLimit("max_event_batch_size", "Events per batch", "", func(l *tenants.Limits) *int { return &l.MaxEventBatchSize }),
 	intLimit("user_authentication_timeout", "User authentication timeout (s)", "", func(l *tenants.Limits) *int { return &l.UserAuthenticationTimeout }),
+	intLimit("history_max_events", "History: events kept per channel", "0: off; kept for reconnecting clients and the history API", func(l *tenants.Limits) *int { return &l.HistoryMaxEvents }),
+	intLimit("history_max_age_seconds", "History: longest an event is kept (s)", "-1: no age limit of the app's own", func(l *tenants.Limits) *int { return &l.HistoryMaxAgeSeconds }),
 }
 
 // applyForm sets an app's settings from the settings form. Checkboxes
@@ -220,6 +222,9 @@ func applyForm(form url.Values, a *tenants.App) error {
 		a.AllowedOrigins = append(a.AllowedOrigins, o)
 	}
 	for _, f := range limitFields {
+		if _, posted := form[f.name]; !posted {
+			continue // a form from before the field existed keeps its value
+		}
 		if err := f.set(&a.Limits, form.Get(f.name)); err != nil {
 			return err
 		}

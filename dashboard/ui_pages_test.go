@@ -51,15 +51,32 @@ func TestUIAppLifecycle(t *testing.T) {
 		for k, v := range settings {
 			form = append(form, k, v[0])
 		}
+		// History is off by default; the form turns it on, past what the
+		// free plan allows.
+		f.want(detail, 200, `<small id="history_max_events-eff">in effect: 0 `)
+		form = append(form, "history_max_events", "5000", "history_max_age_seconds", "-1")
 		p = b.form("/dashboard/apps/"+app.ID+"/settings", form...)
 		if p.status != http.StatusSeeOther {
 			t.Fatalf("settings: %d %s", p.status, p.body)
 		}
 		got, _ := f.store.AppSettings(ctx, f.tenantA.ID, app.ID)
 		if got.Name != "renamed" || !got.EnableClientMessages || got.EnableUserAuthentication || got.MaxConnections != 5 ||
-			got.MaxPresenceMemberSizeInKB != 2 || len(got.AllowedOrigins) != 2 || got.AllowedOrigins[1] != "https://*.b.example" {
+			got.MaxPresenceMemberSizeInKB != 2 || len(got.AllowedOrigins) != 2 || got.AllowedOrigins[1] != "https://*.b.example" ||
+			got.HistoryMaxEvents != 5000 || got.HistoryMaxAgeSeconds != -1 {
 			t.Fatalf("settings after the form: %+v", got)
 		}
+		// The page shows the app's own value and the one in effect under
+		// the plan's cap.
+		page := b.get("/dashboard/apps/" + app.ID)
+		for _, s := range []string{`name="history_max_events" inputmode="decimal" required value="5000"`,
+			`<small id="history_max_events-eff">in effect: 100 `, `<small id="history_max_age_seconds-eff">in effect: 3600 `} {
+			if !strings.Contains(page.body, s) {
+				t.Errorf("app page lacks %q", s)
+			}
+		}
+		negative := append([]string{}, form...)
+		negative[len(negative)-3] = "-3" // history_max_events
+		f.want(b.form("/dashboard/apps/"+app.ID+"/settings", negative...), 400, "history_max_events")
 		bad := append([]string{}, form...)
 		for i := range bad {
 			if bad[i] == "max_connections" {

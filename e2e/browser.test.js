@@ -43,7 +43,7 @@ function site(server) {
 describe('in Chromium', { skip: browserSkip }, () => {
   let server, web, browser, lb;
   before(async () => {
-    server = await start({ apps: [apps.main], args: ['--history-length', '100'] });
+    server = await start({ apps: [apps.main] }); // main opts in to history
     web = await site(server);
     lb = await balance([server]);
     browser = await launch();

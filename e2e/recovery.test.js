@@ -17,7 +17,7 @@ const { sharedRedisUp, clearPrefix } = require('./lib/redis');
 describe('gap-fill on reconnect', () => {
   let server, sdk;
   before(async () => {
-    server = await start({ apps: [apps.main], args: ['--history-length', '1000'] });
+    server = await start({ apps: [apps.main, apps.counting] }); // main opts in to history
     sdk = backend(server, apps.main);
   });
   after(async () => { closeAll(); await server.stop(); });
@@ -85,6 +85,34 @@ describe('gap-fill on reconnect', () => {
     await until('the live event', () => got.length === 1);
     assert.equal(rec.position('gone').seq >= 1, true);
   }));
+
+  it('history is per app: an app without it cannot be gap-filled, and its history endpoint says so', withServerLogs(async () => {
+    const off = backend(server, apps.counting);
+    const p = client(server, apps.counting);
+    const failed = [];
+    withRecovery(p, { onRecoveryFailed: (ch, info) => failed.push({ ch, info }) });
+    const ch = await subscribed(p.subscribe('no-history'));
+    const got = record(ch, 'n');
+    await off.trigger('no-history', 'n', { i: 1 });
+    await until('the first event', () => got.length === 1);
+    p.disconnect();
+    await off.trigger('no-history', 'n', { i: 2 }); // missed, and not kept
+    p.connect();
+    await connected(p);
+    await until('onRecoveryFailed', () => failed.length === 1);
+    assert.deepEqual([failed[0].ch, failed[0].info.from, failed[0].info.oldest], ['no-history', 1, 0]);
+    await off.trigger('no-history', 'n', { i: 3 });
+    await until('the live event', () => got.length === 2);
+    assert.deepEqual(got.map((e) => e.data.i), [1, 3]);
+
+    let status, body;
+    try { await off.get({ path: '/channels/no-history/history' }); } catch (err) { ({ status, body } = err); }
+    assert.equal(status, 404);
+    assert.equal(JSON.parse(body).code, 'history_disabled');
+    await sdk.trigger('kept', 'n', { i: 1 });
+    const page = await (await sdk.get({ path: '/channels/kept/history' })).json();
+    assert.deepEqual(page.events.map((e) => [e.seq, JSON.parse(e.data).i]), [[1, 1]]);
+  }));
 });
 
 describe('gap-fill across a drain, three nodes on Redis', { skip: !sharedRedisUp() && process.env.CI !== 'true' ? 'Redis not available' : false }, () => {
@@ -92,7 +120,7 @@ describe('gap-fill across a drain, three nodes on Redis', { skip: !sharedRedisUp
   const nodes = [];
   let lb;
   before(async () => {
-    const args = ['--redis-url', 'redis://127.0.0.1:6379/0', '--redis-prefix', prefix, '--history-length', '1000'];
+    const args = ['--redis-url', 'redis://127.0.0.1:6379/0', '--redis-prefix', prefix];
     for (let i = 0; i < 3; i++) nodes.push(await start({ apps: [apps.main], args }));
     lb = await balance(nodes);
   });

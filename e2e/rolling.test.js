@@ -63,7 +63,7 @@ describe('rolling restart of the local production topology', { skip }, () => {
       SB_LOCAL_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'sb-local-')),
       SB_BASE_PORT: String(base), SB_BIN: await binary(),
       SB_DATABASE: `sb_rolling_${tag}`, SB_REDIS_PREFIX: `sbroll${tag}:`,
-      SB_NODE_ARGS: '--history-length 1000 --presence-grace 3s --node-timeout 3s --drain-timeout 5s --log-level warn',
+      SB_NODE_ARGS: '--presence-grace 3s --node-timeout 3s --drain-timeout 5s --log-level warn',
     };
     await script('up.sh');
     lb = { port: base, base: `http://127.0.0.1:${base}` };

@@ -48,7 +48,7 @@ function stream(url, headers = {}) {
 describe('Server-Sent Events', () => {
   let server, sdk;
   before(async () => {
-    server = await start({ apps: [apps.main], args: ['--history-length', '100'] });
+    server = await start({ apps: [apps.main, apps.counting] }); // main opts in to history, counting does not
     sdk = backend(server, apps.main);
   });
   after(async () => { await server.stop(); });
@@ -79,6 +79,28 @@ describe('Server-Sent Events', () => {
     const byChannel = (ch) => b.events('tick').filter((f) => f.channel === ch).map((f) => JSON.parse(f.data).n);
     assert.deepEqual(byChannel('sse-a'), [3, 5]);
     assert.deepEqual(byChannel('sse-b'), [4, 6]);
+    b.close();
+  }));
+
+  it('an app without history cannot resume: recovery_failed, then live events', withServerLogs(async () => {
+    const off = backend(server, apps.counting);
+    const offURL = `${server.base}/app/${apps.counting.key}/events?channels=sse-off`;
+    const a = stream(offURL);
+    await a.ready;
+    await until('subscribed', () => a.events('pusher_internal:subscription_succeeded').length === 1);
+    await off.trigger('sse-off', 'tick', { n: 1 });
+    await until('the tick', () => a.events('tick').length === 1);
+    const lastID = a.messages.filter((m) => m.id).pop().id;
+    a.close();
+    await off.trigger('sse-off', 'tick', { n: 2 }); // missed, and not kept
+    const b = stream(offURL, { 'Last-Event-ID': lastID });
+    await b.ready;
+    await until('recovery_failed', () => b.events('switchboard:recovery_failed').length === 1);
+    const info = JSON.parse(b.events('switchboard:recovery_failed')[0].data);
+    assert.deepEqual([info.from, info.oldest], [1, 0]);
+    await off.trigger('sse-off', 'tick', { n: 3 });
+    await until('the live tick', () => b.events('tick').length === 1);
+    assert.equal(JSON.parse(b.events('tick')[0].data).n, 3);
     b.close();
   }));
 

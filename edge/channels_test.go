@@ -33,7 +33,7 @@ func TestPublicSubscribeAndDelivery(t *testing.T) {
 	}
 	// One publish to two channels: a socket on both gets two frames.
 	raw, _ := json.Marshal("x")
-	if err := n.pub.Publish(context.Background(), "app-1", []string{"news", "sport"}, "both", raw, ""); err != nil {
+	if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"news", "sport"}, "both", raw, ""); err != nil {
 		t.Fatal(err)
 	}
 	b.expect("both", "news")
@@ -48,7 +48,7 @@ func TestExcludeSocketID(t *testing.T) {
 	a.join("news", "")
 	b.join("news", "")
 	raw, _ := json.Marshal("x")
-	if err := n.pub.Publish(context.Background(), "app-1", []string{"news"}, "ev", raw, a.socketID); err != nil {
+	if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"news"}, "ev", raw, a.socketID); err != nil {
 		t.Fatal(err)
 	}
 	b.expect("ev", "news")
@@ -240,7 +240,7 @@ func TestSlowConsumerIsCut(t *testing.T) {
 	raw, _ := json.Marshal(payload)
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
-		if err := n.pub.Publish(context.Background(), "app-1", []string{"firehose"}, "ev", raw, ""); err != nil {
+		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"firehose"}, "ev", raw, ""); err != nil {
 			t.Fatal(err)
 		}
 		fast.expect("ev", "firehose")
@@ -266,7 +266,7 @@ func TestDirectWritesKeepOrderWhenTheSocketFills(t *testing.T) {
 	payload := strings.Repeat("y", 10000)
 	for i := 0; i < events; i++ {
 		raw, _ := json.Marshal(strconv.Itoa(i) + ":" + payload)
-		if err := n.pub.Publish(context.Background(), "app-1", []string{"room"}, "ev", raw, ""); err != nil {
+		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"room"}, "ev", raw, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -334,7 +334,7 @@ func TestStuckReadersDoNotStallOthers(t *testing.T) {
 	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
 	// Fill the stuck sockets' kernel buffers so writes to them block.
 	for i := 0; i < 120; i++ {
-		if err := n.pub.Publish(context.Background(), "app-1", []string{"busy"}, "fill", raw, ""); err != nil {
+		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"busy"}, "fill", raw, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

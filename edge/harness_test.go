@@ -44,7 +44,7 @@ func newNode(t *testing.T, opts edge.Options, apps ...*tenants.App) *node {
 			t.Fatal(err)
 		}
 	}
-	n := &node{t: t, bus: bus.NewMemoryWithHistory(bus.HistoryOptions{Length: 1000}), state: bus.NewMemoryState(), store: store}
+	n := &node{t: t, bus: bus.NewMemoryWithHistory(bus.HistoryOptions{Length: 10_000}), state: bus.NewMemoryState(), store: store}
 	n.pub = &bus.Publisher{Bus: n.bus, State: n.state}
 	opts.Apps = tenants.NewDirectory(store, 0)
 	opts.Bus, opts.State, opts.History = n.bus, n.state, n.bus
@@ -79,7 +79,19 @@ func newNode(t *testing.T, opts edge.Options, apps ...*tenants.App) *node {
 func testApp() *tenants.App {
 	a := tenants.NewApp("app-1", "key-1", "secret-1")
 	a.EnableClientMessages = true
+	a.HistoryMaxEvents = 1000 // gap-fill tests need it; history is opt-in
 	return a
+}
+
+// history is what the app's channels keep, as the HTTP API publishes it
+// (restapi reads it from the same settings).
+func (n *node) history(appID string) bus.HistoryOptions {
+	a, err := n.store.AppByID(context.Background(), appID)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	events, age := a.HistoryRetention()
+	return bus.HistoryOptions{Length: events, MaxAge: age}
 }
 
 func (n *node) url(key string, query string) string {
@@ -315,7 +327,7 @@ func eventually(t *testing.T, d time.Duration, f func() error) {
 func publish(t *testing.T, n *node, channel, event, data string) {
 	t.Helper()
 	raw, _ := json.Marshal(data)
-	if err := n.pub.Publish(context.Background(), "app-1", []string{channel}, event, raw, ""); err != nil {
+	if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{channel}, event, raw, ""); err != nil {
 		t.Fatal(err)
 	}
 }

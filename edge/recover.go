@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/bus"
 	"github.com/switchboard-rt/switchboard/protocol"
+	"github.com/switchboard-rt/switchboard/tenants"
 )
 
 // Gap-fill. A client that resubscribes with the last position it saw
@@ -17,6 +18,16 @@ import (
 // after the recovery ended and still be one history sent (on Redis the
 // history is written before the event reaches this node): sentThrough
 // filters those.
+
+// historyOf is what the app's channels keep of its client events: its
+// history settings after its plan's caps (the bus applies the server's
+// ceiling). What it keeps is what gap-fill can give back; an app with
+// history off keeps nothing, and only a subscriber that missed nothing
+// recovers.
+func historyOf(app *tenants.App) bus.HistoryOptions {
+	n, age := app.HistoryRetention()
+	return bus.HistoryOptions{Length: n, MaxAge: age}
+}
 
 // EventRecoveryFailed tells a client that its missed events are gone
 // (another epoch, or older than the history keeps): it should reload the

@@ -176,7 +176,8 @@ func (c *conn) clientEvent(f protocol.ClientFrame) {
 	case !c.allowClientEvent():
 		c.sendError(protocol.ErrClientEventRateLimit, f.Channel)
 	default:
-		c.publish(&bus.Message{AppID: app.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, UserID: sub.userID, ExcludeSocketID: c.socketID})
+		c.publish(&bus.Message{AppID: app.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, UserID: sub.userID, ExcludeSocketID: c.socketID,
+			History: historyOf(app)})
 		c.clientEventWebhook(f, sub.userID)
 	}
 }

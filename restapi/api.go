@@ -23,7 +23,7 @@ type appFinder interface {
 // publisher is where validated events go: the one publish path
 // (bus.Publisher). Publishing never waits for subscribers.
 type publisher interface {
-	Publish(ctx context.Context, appID string, channels []string, event string, data []byte, excludeSocketID string) error
+	Publish(ctx context.Context, appID string, history bus.HistoryOptions, channels []string, event string, data []byte, excludeSocketID string) error
 	TerminateUser(ctx context.Context, appID, userID string) error
 }
 

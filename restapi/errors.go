@@ -39,6 +39,7 @@ const (
 	codeInternal         = "internal"
 	codeUnavailable      = "unavailable"
 	codeUnauthorized     = "unauthorized"
+	codeHistoryDisabled  = "history_disabled"
 
 	codeAuthKeyMissing       = "auth_key_missing"
 	codeUnknownAuthKey       = "unknown_auth_key"

@@ -287,7 +287,7 @@ func (a *API) triggerEvent(c echo.Context) error {
 			}
 		}
 	}
-	if err := a.opts.Publisher.Publish(c.Request().Context(), app.ID, ev.channels, ev.name, ev.data, ev.socketID); err != nil {
+	if err := a.opts.Publisher.Publish(c.Request().Context(), app.ID, historyOf(app), ev.channels, ev.name, ev.data, ev.socketID); err != nil {
 		return a.unavailable(c, "event", err)
 	}
 	a.metrics.publish.Observe(time.Since(start).Seconds())
@@ -369,7 +369,7 @@ func (a *API) triggerBatch(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	for i, ev := range events {
-		if err := a.opts.Publisher.Publish(ctx, app.ID, ev.channels, ev.name, ev.data, ev.socketID); err != nil {
+		if err := a.opts.Publisher.Publish(ctx, app.ID, historyOf(app), ev.channels, ev.name, ev.data, ev.socketID); err != nil {
 			// The ones before i went out; say so, since a retry repeats them.
 			return a.unavailable(c, "batch events from index "+strconv.Itoa(i)+" (the "+strconv.Itoa(i)+" before it were published)", err)
 		}

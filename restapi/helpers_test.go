@@ -83,7 +83,7 @@ func newFixture(tb testing.TB, apps []*tenants.App, opts ...fixtureOption) *fixt
 		tb: tb, store: store, state: bus.NewMemoryState(), rec: &recorder{},
 		reg: prometheus.NewRegistry(), logs: &syncBuffer{}, now: time.Unix(1700000000, 0),
 	}
-	b := bus.NewMemoryWithHistory(bus.HistoryOptions{Length: 5})
+	b := bus.NewMemoryWithHistory(bus.HistoryOptions{Length: 1000}) // the server's ceiling
 	b.Attach(f.rec)
 	o := restapi.Options{
 		Apps: tenants.NewDirectory(store, 0), Publisher: &bus.Publisher{Bus: b, State: f.state}, State: f.state, History: b,

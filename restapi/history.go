@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/tenants"
 )
 
 // History paging: at most this many events per answer.
@@ -34,14 +35,28 @@ type historyEvent struct {
 	UserID string          `json:"user_id,omitempty"`
 }
 
+// historyOf is what the app's channels keep of its events (its settings
+// after its plan's caps; the bus applies the server's ceiling).
+func historyOf(app *tenants.App) bus.HistoryOptions {
+	n, age := app.HistoryRetention()
+	return bus.HistoryOptions{Length: n, MaxAge: age}
+}
+
 // channelHistory is GET /apps/{app_id}/channels/{channel_name}/history
 // ?after=<seq>&limit=<n> (Switchboard's extension): the events the channel
-// keeps (see --history-length), paged by position within the current
-// epoch. Encrypted channels keep what was published: ciphertext.
+// keeps (the app's history_max_events and history_max_age_seconds), paged
+// by position within the current epoch. Encrypted channels keep what was
+// published: ciphertext. An app whose history is off gets 404
+// history_disabled rather than an empty page that would look like a quiet
+// channel.
 func (a *API) channelHistory(c echo.Context) error {
 	app, name, err := a.readChannel(c)
 	if err != nil {
 		return err
+	}
+	if !app.HistoryEnabled() {
+		return fail(http.StatusNotFound, codeHistoryDisabled, "history is off for this app: its channels keep no events "+
+			"(set history_max_events in the app's settings; its plan may allow none)")
 	}
 	q := queryOf(c)
 	after, limit := uint64(0), defaultHistoryLimit

@@ -3,6 +3,7 @@ package tenants
 import (
 	"crypto/subtle"
 	"errors"
+	"time"
 
 	"github.com/switchboard-rt/switchboard/protocol"
 )
@@ -83,7 +84,25 @@ type Limits struct {
 	// UserAuthenticationTimeout is how many seconds a connection has to
 	// sign in when EnableUserAuthentication is on.
 	UserAuthenticationTimeout int `json:"user_authentication_timeout"`
+
+	// HistoryMaxEvents is how many of its latest events each channel
+	// keeps for gap-fill and the history API; 0 (the default) keeps none:
+	// history is opt-in, per app.
+	HistoryMaxEvents int `json:"history_max_events"`
+	// HistoryMaxAgeSeconds drops kept events older than this; -1: no age
+	// limit of the app's own (the plan's and the server's still apply);
+	// 0 keeps nothing, like HistoryMaxEvents 0.
+	HistoryMaxAgeSeconds int `json:"history_max_age_seconds"`
 }
+
+// Bounds of the history settings.
+const (
+	MaxHistoryEvents     = 100_000
+	MaxHistoryAgeSeconds = 30 * 24 * 3600
+	// DefaultHistoryMaxAgeSeconds is the age limit of an app that opts
+	// in to history without saying one.
+	DefaultHistoryMaxAgeSeconds = 300
+)
 
 // DefaultLimits follow Pusher's documented limits.
 func DefaultLimits() Limits {
@@ -100,6 +119,7 @@ func DefaultLimits() Limits {
 		MaxEventPayloadInKB:          protocol.DefaultMaxEventPayloadKB,
 		MaxEventBatchSize:            protocol.DefaultMaxEventBatchSize,
 		UserAuthenticationTimeout:    30,
+		HistoryMaxAgeSeconds:         DefaultHistoryMaxAgeSeconds,
 	}
 }
 
@@ -136,6 +156,27 @@ func (a *App) SecretFor(key string) (string, bool) {
 
 // MaxEventPayloadBytes is the largest event data in bytes.
 func (l *Limits) MaxEventPayloadBytes() int { return int(l.MaxEventPayloadInKB * 1024) }
+
+// HistoryRetention is what each channel of the app keeps: up to events
+// events (0: history is off) no older than maxAge (0: no age limit).
+// Applied to effective limits it is the app's retention after its plan's
+// caps; the server's own ceiling (--history-length, --history-max-age) is
+// the bus's business.
+func (l *Limits) HistoryRetention() (events int, maxAge time.Duration) {
+	if l.HistoryMaxEvents <= 0 || l.HistoryMaxAgeSeconds == 0 {
+		return 0, 0
+	}
+	if l.HistoryMaxAgeSeconds > 0 {
+		maxAge = time.Duration(l.HistoryMaxAgeSeconds) * time.Second
+	}
+	return l.HistoryMaxEvents, maxAge
+}
+
+// HistoryEnabled reports whether the app keeps any history.
+func (l *Limits) HistoryEnabled() bool {
+	n, _ := l.HistoryRetention()
+	return n > 0
+}
 
 // MaxPresenceMemberBytes is the largest presence user_info in bytes.
 func (l *Limits) MaxPresenceMemberBytes() int { return int(l.MaxPresenceMemberSizeInKB * 1024) }

@@ -1,7 +1,9 @@
 package tenants_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -102,5 +104,56 @@ func TestLimitBytes(t *testing.T) {
 	}
 	if got := l.MaxPresenceMemberBytes(); got != 2560 {
 		t.Errorf("MaxPresenceMemberBytes of 2.5 KB = %d", got)
+	}
+}
+
+func TestHistoryRetentionAfterPlanCaps(t *testing.T) {
+	plans := map[string]*tenants.Plan{}
+	for _, p := range tenants.SeedPlans() {
+		plans[p.ID] = p
+	}
+	for _, tc := range []struct {
+		name         string
+		plan         *tenants.Plan
+		events, age  int // the app's own settings
+		wantEvents   int
+		wantAge      time.Duration
+		wantCapped   [2]int // effective history_max_events, history_max_age_seconds
+		wantDisabled bool
+	}{
+		{"off by default", plans[tenants.DefaultPlanID], 0, tenants.DefaultHistoryMaxAgeSeconds, 0, 0, [2]int{0, 300}, true},
+		{"unlimited plan keeps the app's", plans[tenants.DefaultPlanID], 5000, -1, 5000, 0, [2]int{5000, -1}, false},
+		{"free plan caps count and age", plans[tenants.FreePlanID], 5000, -1, 100, time.Hour, [2]int{100, 3600}, false},
+		{"free plan leaves smaller ones", plans[tenants.FreePlanID], 10, 60, 10, time.Minute, [2]int{10, 60}, false},
+		{"pro plan caps the age", plans["pro"], 500, 7 * 24 * 3600, 500, 24 * time.Hour, [2]int{500, 86400}, false},
+		{"a plan without history turns it off", &tenants.Plan{ID: "bare", MaxHistoryEvents: 0, MaxHistoryAgeSeconds: 0}, 100, 300, 0, 0, [2]int{0, 0}, true},
+		{"age 0 keeps nothing", plans[tenants.DefaultPlanID], 100, 0, 0, 0, [2]int{100, 0}, true},
+		{"no plan", nil, 7, 30, 7, 30 * time.Second, [2]int{7, 30}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := tenants.DefaultLimits()
+			l.HistoryMaxEvents, l.HistoryMaxAgeSeconds = tc.events, tc.age
+			l = tc.plan.Cap(l)
+			if got := [2]int{l.HistoryMaxEvents, l.HistoryMaxAgeSeconds}; got != tc.wantCapped {
+				t.Fatalf("capped settings %v, want %v", got, tc.wantCapped)
+			}
+			n, age := l.HistoryRetention()
+			if n != tc.wantEvents || age != tc.wantAge || l.HistoryEnabled() == tc.wantDisabled {
+				t.Fatalf("retention %d events %s (enabled %v), want %d %s", n, age, l.HistoryEnabled(), tc.wantEvents, tc.wantAge)
+			}
+		})
+	}
+}
+
+func TestValidatePlanHistory(t *testing.T) {
+	for _, tc := range []struct {
+		events, age int
+		field       string
+	}{{-1, -1, ""}, {0, 0, ""}, {100, 3600, ""}, {-2, 0, "max_history_events"}, {10, -2, "max_history_age_seconds"}} {
+		p := &tenants.Plan{ID: "p", Name: "P", MaxPayloadKB: -1, MaxHistoryEvents: tc.events, MaxHistoryAgeSeconds: tc.age}
+		err := tenants.ValidatePlan(p)
+		if (err == nil) != (tc.field == "") || (err != nil && !strings.Contains(err.Error(), tc.field)) {
+			t.Errorf("ValidatePlan(history %d, %d) = %v, want a complaint about %q", tc.events, tc.age, err, tc.field)
+		}
 	}
 }

@@ -99,6 +99,8 @@ func parseApp(raw map[string]json.RawMessage) (*App, []string, error) {
 		"max_event_batch_size":             &app.MaxEventBatchSize,
 		"allowed_origins":                  &app.AllowedOrigins,
 		"user_authentication_timeout":      &app.UserAuthenticationTimeout,
+		"history_max_events":               &app.HistoryMaxEvents,
+		"history_max_age_seconds":          &app.HistoryMaxAgeSeconds,
 		"webhooks":                         &app.Webhooks,
 	}
 	var warnings []string
@@ -207,6 +209,12 @@ func Validate(a *App) error {
 	}
 	if l.MaxPresenceMemberSizeInKB <= 0 || l.MaxPresenceMemberSizeInKB > 64 {
 		return bad("max_presence_member_size_in_kb", fmt.Sprintf("must be more than 0 and at most 64, got %g", l.MaxPresenceMemberSizeInKB))
+	}
+	if l.HistoryMaxEvents < 0 || l.HistoryMaxEvents > MaxHistoryEvents {
+		return bad("history_max_events", fmt.Sprintf("must be between 0 (no history) and %d, got %d", MaxHistoryEvents, l.HistoryMaxEvents))
+	}
+	if l.HistoryMaxAgeSeconds < Unlimited || l.HistoryMaxAgeSeconds > MaxHistoryAgeSeconds {
+		return bad("history_max_age_seconds", fmt.Sprintf("must be -1 (no age limit) or between 0 and %d, got %d", MaxHistoryAgeSeconds, l.HistoryMaxAgeSeconds))
 	}
 	for i, w := range a.Webhooks {
 		u, err := url.Parse(w.URL)

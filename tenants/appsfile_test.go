@@ -34,6 +34,8 @@ func pusherDefaults() *tenants.App {
 			MaxEventPayloadInKB:          10,
 			MaxEventBatchSize:            10,
 			UserAuthenticationTimeout:    30,
+			HistoryMaxEvents:             0, // history is opt-in
+			HistoryMaxAgeSeconds:         300,
 		},
 	}
 }
@@ -100,6 +102,7 @@ func TestParseAppsEveryField(t *testing.T) {
 		"max_event_name_length": 64, "max_event_payload_in_kb": 0.5, "max_event_batch_size": 1,
 		"allowed_origins": ["https://app.example.com", "https://*.example.org"],
 		"user_authentication_timeout": 5,
+		"history_max_events": 250, "history_max_age_seconds": -1,
 		"webhooks": [
 			{"url": "https://hooks.example.com/p", "event_types": ["channel_occupied", "channel_vacated"]},
 			{"url": "http://10.0.0.1:8080/x", "event_types": ["member_added"],
@@ -126,6 +129,8 @@ func TestParseAppsEveryField(t *testing.T) {
 			MaxEventPayloadInKB:          0.5,
 			MaxEventBatchSize:            1,
 			UserAuthenticationTimeout:    5,
+			HistoryMaxEvents:             250,
+			HistoryMaxAgeSeconds:         -1,
 		},
 		AllowedOrigins: []string{"https://app.example.com", "https://*.example.org"},
 		Webhooks: []tenants.Webhook{
@@ -254,6 +259,10 @@ func TestParseAppsErrorsNameAppAndField(t *testing.T) {
 		{"webhooks not a list", app(`"webhooks": {"url": "https://h.test/x"}`), `app "a"`, "webhooks"},
 		{"empty origin", app(`"allowed_origins": ["https://a.test", ""]`), `app "a"`, "allowed_origins"},
 		{"origins not a list", app(`"allowed_origins": "*"`), `app "a"`, "allowed_origins"},
+		{"negative history", app(`"history_max_events": -1`), `app "a"`, "history_max_events"},
+		{"too much history", app(`"history_max_events": 100001`), `app "a"`, "history_max_events"},
+		{"history age below -1", app(`"history_max_age_seconds": -2`), `app "a"`, "history_max_age_seconds"},
+		{"history age over 30 days", app(`"history_max_age_seconds": 2592001`), `app "a"`, "history_max_age_seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			apps, _, err := tenants.ParseApps([]byte(tc.json))

@@ -65,15 +65,23 @@ type Plan struct {
 	MaxMessagesPerDay  int64   `json:"max_messages_per_day"` // enforced by billing (issue 7/10)
 	MaxPresenceMembers int     `json:"max_presence_members"` // per channel
 	MaxPayloadKB       float64 `json:"max_payload_kb"`
+	// MaxHistoryEvents and MaxHistoryAgeSeconds cap the history an app
+	// keeps per channel (its history_max_events and
+	// history_max_age_seconds); 0 events: the plan has no history.
+	MaxHistoryEvents     int `json:"max_history_events"`
+	MaxHistoryAgeSeconds int `json:"max_history_age_seconds"`
 }
 
 // SeedPlans are the plans every store starts with: the unlimited plan of
 // the default tenant and two examples operators are expected to edit.
 func SeedPlans() []*Plan {
 	return []*Plan{
-		{ID: DefaultPlanID, Name: "Unlimited", MaxApps: Unlimited, MaxConnections: Unlimited, MaxMessagesPerDay: Unlimited, MaxPresenceMembers: Unlimited, MaxPayloadKB: Unlimited},
-		{ID: FreePlanID, Name: "Free", MaxApps: 3, MaxConnections: 100, MaxMessagesPerDay: 200_000, MaxPresenceMembers: 100, MaxPayloadKB: 10},
-		{ID: "pro", Name: "Pro", MaxApps: 20, MaxConnections: 10_000, MaxMessagesPerDay: 10_000_000, MaxPresenceMembers: 100, MaxPayloadKB: 100},
+		{ID: DefaultPlanID, Name: "Unlimited", MaxApps: Unlimited, MaxConnections: Unlimited, MaxMessagesPerDay: Unlimited, MaxPresenceMembers: Unlimited, MaxPayloadKB: Unlimited,
+			MaxHistoryEvents: Unlimited, MaxHistoryAgeSeconds: Unlimited},
+		{ID: FreePlanID, Name: "Free", MaxApps: 3, MaxConnections: 100, MaxMessagesPerDay: 200_000, MaxPresenceMembers: 100, MaxPayloadKB: 10,
+			MaxHistoryEvents: 100, MaxHistoryAgeSeconds: 3600},
+		{ID: "pro", Name: "Pro", MaxApps: 20, MaxConnections: 10_000, MaxMessagesPerDay: 10_000_000, MaxPresenceMembers: 100, MaxPayloadKB: 100,
+			MaxHistoryEvents: 10_000, MaxHistoryAgeSeconds: 24 * 3600},
 	}
 }
 
@@ -88,6 +96,8 @@ func (p *Plan) Cap(l Limits) Limits {
 	if p.MaxPayloadKB > 0 && (l.MaxEventPayloadInKB <= 0 || l.MaxEventPayloadInKB > p.MaxPayloadKB) {
 		l.MaxEventPayloadInKB = p.MaxPayloadKB
 	}
+	l.HistoryMaxEvents = capInt(l.HistoryMaxEvents, p.MaxHistoryEvents)
+	l.HistoryMaxAgeSeconds = capInt(l.HistoryMaxAgeSeconds, p.MaxHistoryAgeSeconds)
 	return l
 }
 
@@ -118,6 +128,7 @@ func ValidatePlan(p *Plan) error {
 	}{
 		{"max_apps", int64(p.MaxApps)}, {"max_connections", int64(p.MaxConnections)},
 		{"max_messages_per_day", p.MaxMessagesPerDay}, {"max_presence_members", int64(p.MaxPresenceMembers)},
+		{"max_history_events", int64(p.MaxHistoryEvents)}, {"max_history_age_seconds", int64(p.MaxHistoryAgeSeconds)},
 	} {
 		if c.v < Unlimited {
 			return bad(c.field, fmt.Sprintf("must be -1 (unlimited) or at least 0, got %d", c.v))

@@ -43,8 +43,9 @@ type Options struct {
 	// so all fan-out on one shard.
 	Prefix string
 	Logger *slog.Logger
-	// History is what each channel keeps of its events (a stream per
-	// channel); the zero value keeps none.
+	// History is the most any channel keeps of its events (a stream per
+	// channel), whatever its messages' History asks; the zero value keeps
+	// none.
 	History bus.HistoryOptions
 }
 
@@ -163,12 +164,21 @@ func (b *Bus) Publish(ctx context.Context, msg *bus.Message) error {
 	return nil
 }
 
-// publishSequenced numbers the event and publishes it in one script, so
-// numbers and delivery order agree however many nodes publish to the
-// channel. The counter's keys carry the topic as their hash tag: on
-// Redis Cluster they live in the topic's slot, where the script may
-// SPUBLISH. The script puts the position in front of the encoded message
-// ("S<seq>:<epoch>:"; a plain message starts with its kind, a small byte).
+// publishSequenced numbers the event, keeps it and publishes it in one
+// script, so numbers, history and delivery order agree however many nodes
+// publish to the channel. The counter's keys carry the topic as their
+// hash tag: on Redis Cluster they live in the topic's slot, where the
+// script may SPUBLISH. The script puts the position in front of the
+// encoded message ("S<seq>:<epoch>:"; a plain message starts with its
+// kind, a small byte).
+//
+// History is the event's retention (ARGV[6] events, ARGV[7] ms of age, 0:
+// none), which becomes the channel's: the stream is trimmed to it on every
+// publish (MAXLEN exactly, then the entries older than the age, oldest
+// first: entry ids are positions, not times, so MINID takes the first
+// entry young enough), and deleted when the retention keeps nothing. Each
+// entry records the age limit it was written under ('a'), so a read
+// applies the newest one.
 var publishSequenced = redis.NewScript(`
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
@@ -182,8 +192,38 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local keep = tonumber(ARGV[6])
 if keep > 0 then
   local t = redis.call('TIME')
-  redis.call('XADD', KEYS[3], 'MAXLEN', keep, seq .. '-1', 'm', ARGV[2], 't', t[1] * 1000 + math.floor(t[2] / 1000))
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  local age = tonumber(ARGV[7])
+  redis.call('XADD', KEYS[3], 'MAXLEN', keep, seq .. '-1', 'm', ARGV[2], 't', now, 'a', age)
+  if age > 0 then
+    local cutoff = now - age
+    local count = 1 -- usually the oldest is young enough: look at it alone
+    while true do
+      local batch = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', count)
+      local first = nil
+      for _, e in ipairs(batch) do
+        local f, at = e[2], 0
+        for i = 1, #f, 2 do
+          if f[i] == 't' then at = tonumber(f[i + 1]) end
+        end
+        if at >= cutoff then
+          first = e[1]
+          break
+        end
+      end
+      if first then
+        redis.call('XTRIM', KEYS[3], 'MINID', first)
+        break
+      end
+      -- every entry read is too old (the one just added never is)
+      local last = tonumber(string.match(batch[#batch][1], '^%d+'))
+      redis.call('XTRIM', KEYS[3], 'MINID', string.format('%d', last + 1) .. '-0')
+      count = 64
+    end
+  end
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
+else
+  redis.call('DEL', KEYS[3])
 end
 redis.call(ARGV[5], ARGV[1], 'S' .. seq .. ':' .. epoch .. ':' .. ARGV[2])
 return {seq, epoch}`)
@@ -201,8 +241,9 @@ func (b *Bus) publishSequenced(ctx context.Context, topic string, msg *bus.Messa
 		cmd = "SPUBLISH"
 	}
 	ttl := max(bus.DefaultPositionTTL, b.history.MaxAge)
+	h := msg.History.Within(b.history)
 	r, err := publishSequenced.Run(ctx, b.rdb, b.positionKeys(topic),
-		topic, encode(msg), newEpoch(), ttl.Milliseconds(), cmd, b.history.Length).Slice()
+		topic, encode(msg), newEpoch(), ttl.Milliseconds(), cmd, h.Length, h.MaxAge.Milliseconds()).Slice()
 	if err != nil {
 		return fmt.Errorf("redisbus: publish: %w", err)
 	}
@@ -215,7 +256,9 @@ func (b *Bus) publishSequenced(ctx context.Context, topic string, msg *bus.Messa
 var _ bus.History = (*Bus)(nil)
 
 // Since implements bus.History from the channel's stream, whose entry
-// ids are the positions ("<seq>-1").
+// ids are the positions ("<seq>-1"). Entries older than the age limit of
+// the newest one (the channel's retention as of its last event) are not
+// counted: publishes trim them, reads between publishes skip them.
 func (b *Bus) Since(ctx context.Context, appID, channel string, after uint64, limit int) (bus.Retained, error) {
 	keys := b.positionKeys(b.channelTopic(appID, channel))
 	pipe := b.rdb.Pipeline()
@@ -232,11 +275,15 @@ func (b *Bus) Since(ctx context.Context, appID, channel string, after uint64, li
 	if all == nil {
 		return r, nil
 	}
+	entries := all.Val()
 	oldestTime := int64(0)
-	if b.history.MaxAge > 0 {
-		oldestTime = time.Now().Add(-b.history.MaxAge).UnixMilli()
+	if len(entries) > 0 {
+		age, _ := strconv.ParseInt(fmt.Sprint(entries[len(entries)-1].Values["a"]), 10, 64)
+		if age > 0 {
+			oldestTime = time.Now().UnixMilli() - age
+		}
 	}
-	for _, x := range all.Val() {
+	for _, x := range entries {
 		at, _ := strconv.ParseInt(fmt.Sprint(x.Values["t"]), 10, 64)
 		n, _, _ := strings.Cut(x.ID, "-")
 		pos, err := strconv.ParseUint(n, 10, 64)

@@ -2,8 +2,10 @@ package redisbus_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/switchboard-rt/switchboard/bus/bustest"
 	"github.com/switchboard-rt/switchboard/bus/redisbus"
 	"github.com/switchboard-rt/switchboard/internal/redistest"
+	"github.com/switchboard-rt/switchboard/internal/testwait"
 )
 
 // cluster is several nodes on one Redis, seen by the suite as one Bus:
@@ -141,4 +144,58 @@ func TestRedisHistory(t *testing.T) {
 		t.Cleanup(func() { b.Close() })
 		return b
 	})
+}
+
+// TestRedisHistoryTrimmedOnPublish checks what reads cannot tell apart
+// from a filter: a publish under a lowered retention removes what the
+// retention no longer allows from Redis itself, and history turned off
+// removes the stream.
+func TestRedisHistoryTrimmedOnPublish(t *testing.T) {
+	rdb := redistest.Client(t)
+	b, err := redisbus.New(t.Context(), rdb, redisbus.Options{Prefix: redistest.Prefix(t, rdb), History: bus.HistoryOptions{Length: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	key := b.HistoryKey("app", "ch")
+	publish := func(h bus.HistoryOptions) {
+		t.Helper()
+		if err := b.Publish(t.Context(), &bus.Message{Kind: bus.KindEvent, AppID: "app", Channel: "ch", Event: "e", Data: []byte(`1`), History: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	length := func() int64 {
+		t.Helper()
+		n, err := rdb.XLen(t.Context(), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for range 100 {
+		publish(bus.HistoryOptions{Length: 500, MaxAge: time.Hour})
+	}
+	if n := length(); n != 100 {
+		t.Fatalf("stream of %d entries, want 100", n)
+	}
+	publish(bus.HistoryOptions{Length: 10, MaxAge: time.Hour})
+	if n := length(); n != 10 {
+		t.Fatalf("after lowering the count: %d entries, want 10", n)
+	}
+	// Age: 130 entries that all outlive a 100 ms limit (more than one
+	// batch of the script's trimming loop), then one under that limit.
+	for range 130 {
+		publish(bus.HistoryOptions{Length: 500, MaxAge: time.Hour})
+	}
+	testwait.Eventually(t, 5*time.Second, func() error {
+		publish(bus.HistoryOptions{Length: 500, MaxAge: 100 * time.Millisecond})
+		if n := length(); n > 20 {
+			return fmt.Errorf("%d entries left under a 100 ms age limit", n)
+		}
+		return nil
+	})
+	publish(bus.HistoryOptions{})
+	if n, err := rdb.Exists(t.Context(), key).Result(); err != nil || n != 0 {
+		t.Fatalf("history off: the stream still exists (%d, %v)", n, err)
+	}
 }

@@ -172,7 +172,8 @@ func redactedURL(s string) string {
 	return u.Redacted()
 }
 
-// history is what the bus keeps of each channel's events.
+// history is the most the bus keeps of any channel's events: the server's
+// ceiling on every app's own retention (which each message carries).
 func (c serveConfig) history() bus.HistoryOptions {
 	return bus.HistoryOptions{Length: c.HistoryLength, MaxAge: c.HistoryMaxAge}
 }

@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		Apps:            dir,
 		Publisher:       &bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL},
 		State:           state,
+		History:         bb.history,
 		Logger:          log.With("component", "api"),
 		Registry:        reg,
 		TimestampWindow: cfg.TimestampWindow,

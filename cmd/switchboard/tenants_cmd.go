@@ -150,10 +150,11 @@ func runTenants(ctx context.Context, args []string, stdout, stderr io.Writer) er
 					return err
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tAPPS\tCONNECTIONS/APP\tMESSAGES/DAY\tPRESENCE MEMBERS\tPAYLOAD KB")
+				fmt.Fprintln(tw, "ID\tNAME\tAPPS\tCONNECTIONS/APP\tMESSAGES/DAY\tPRESENCE MEMBERS\tPAYLOAD KB\tHISTORY EVENTS\tHISTORY AGE S")
 				for _, p := range ps {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, limit(int64(p.MaxApps)), limit(int64(p.MaxConnections)),
-						limit(p.MaxMessagesPerDay), limit(int64(p.MaxPresenceMembers)), limit(int64(p.MaxPayloadKB)))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, limit(int64(p.MaxApps)), limit(int64(p.MaxConnections)),
+						limit(p.MaxMessagesPerDay), limit(int64(p.MaxPresenceMembers)), limit(int64(p.MaxPayloadKB)),
+						limit(int64(p.MaxHistoryEvents)), limit(int64(p.MaxHistoryAgeSeconds)))
 				}
 				return tw.Flush()
 			}}

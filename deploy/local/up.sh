@@ -30,7 +30,8 @@ psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE 
   || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$db\""
 [ -s "$dir/apps.json" ] || cat > "$dir/apps.json" <<JSON
 [{"id": "local", "key": "local-key", "secret": "local-secret", "name": "local",
-  "enable_client_messages": true, "max_backend_events_per_second": -1}]
+  "enable_client_messages": true, "max_backend_events_per_second": -1,
+  "history_max_events": 1000}]
 JSON
 
 for n in 1 2 3; do start_node "$n"; done

@@ -2,12 +2,15 @@
 // The apps every suite's server loads from its apps file (snake_case, as in
 // tenants/appsfile.go). One app per behaviour under test.
 
-// main: client events on, no HTTP rate limit; most tests use it.
+// main: client events on, no HTTP rate limit, history on (1000 events per
+// channel, for gap-fill and SSE resume); most tests use it.
 const main = {
   id: '101', key: 'key-main', secret: 'secret-main', name: 'main',
   enabled: true, enable_client_messages: true, max_backend_events_per_second: -1,
+  history_max_events: 1000,
 };
-// counting: pusher_internal:subscription_count on.
+// counting: pusher_internal:subscription_count on; history off (the
+// default), so reconnecting clients of it cannot be gap-filled.
 const counting = {
   id: '102', key: 'key-count', secret: 'secret-count', name: 'counting',
   enable_client_messages: true, enable_subscription_count: true,

@@ -19,7 +19,9 @@ const appSelect = `SELECT a.id, a.tenant_id, a.name, a.enabled, a.enable_client_
 	a.max_backend_events_per_second, a.max_read_requests_per_second, a.max_presence_members_per_channel,
 	a.max_presence_member_size_in_kb, a.max_channel_name_length, a.max_event_channels_at_once, a.max_event_name_length,
 	a.max_event_payload_in_kb, a.max_event_batch_size, a.user_authentication_timeout, a.allowed_origins,
-	t.status, p.id, p.name, p.max_apps, p.max_connections, p.max_messages_per_day, p.max_presence_members, p.max_payload_kb
+	a.history_max_events, a.history_max_age_seconds,
+	t.status, p.id, p.name, p.max_apps, p.max_connections, p.max_messages_per_day, p.max_presence_members, p.max_payload_kb,
+	p.max_history_events, p.max_history_age_seconds
 FROM apps a JOIN tenants t ON t.id = a.tenant_id JOIN plans p ON p.id = t.plan_id `
 
 // loadApps reads the apps matching where (sorted by id), with their
@@ -47,7 +49,9 @@ func (s *Store) load(ctx context.Context, q querier, effective bool, where strin
 			&l.MaxBackendEventsPerSecond, &l.MaxReadRequestsPerSecond, &l.MaxPresenceMembersPerChannel,
 			&l.MaxPresenceMemberSizeInKB, &l.MaxChannelNameLength, &l.MaxEventChannelsAtOnce, &l.MaxEventNameLength,
 			&l.MaxEventPayloadInKB, &l.MaxEventBatchSize, &l.UserAuthenticationTimeout, &a.AllowedOrigins,
-			&status, &p.ID, &p.Name, &p.MaxApps, &p.MaxConnections, &p.MaxMessagesPerDay, &p.MaxPresenceMembers, &p.MaxPayloadKB); err != nil {
+			&l.HistoryMaxEvents, &l.HistoryMaxAgeSeconds,
+			&status, &p.ID, &p.Name, &p.MaxApps, &p.MaxConnections, &p.MaxMessagesPerDay, &p.MaxPresenceMembers, &p.MaxPayloadKB,
+			&p.MaxHistoryEvents, &p.MaxHistoryAgeSeconds); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -194,21 +198,24 @@ func writeSettingsMode(ctx context.Context, tx pgx.Tx, a *tenants.App, tenant st
 		enable_subscription_count, batch_webhooks, max_connections, max_client_events_per_second,
 		max_backend_events_per_second, max_read_requests_per_second, max_presence_members_per_channel,
 		max_presence_member_size_in_kb, max_channel_name_length, max_event_channels_at_once, max_event_name_length,
-		max_event_payload_in_kb, max_event_batch_size, user_authentication_timeout, allowed_origins)
-	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21) `
+		max_event_payload_in_kb, max_event_batch_size, user_authentication_timeout, allowed_origins,
+		history_max_events, history_max_age_seconds)
+	VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23) `
 	if upsert {
 		q += `ON CONFLICT (id) DO UPDATE SET tenant_id = $2, name = $3, enabled = $4, enable_client_messages = $5,
 		enable_user_authentication = $6, enable_subscription_count = $7, batch_webhooks = $8, max_connections = $9,
 		max_client_events_per_second = $10, max_backend_events_per_second = $11, max_read_requests_per_second = $12,
 		max_presence_members_per_channel = $13, max_presence_member_size_in_kb = $14, max_channel_name_length = $15,
 		max_event_channels_at_once = $16, max_event_name_length = $17, max_event_payload_in_kb = $18,
-		max_event_batch_size = $19, user_authentication_timeout = $20, allowed_origins = $21, updated_at = now() `
+		max_event_batch_size = $19, user_authentication_timeout = $20, allowed_origins = $21,
+		history_max_events = $22, history_max_age_seconds = $23, updated_at = now() `
 	}
 	err := tx.QueryRow(ctx, q+`RETURNING (xmax = 0)`,
 		a.ID, tenant, a.Name, a.Enabled, a.EnableClientMessages, a.EnableUserAuthentication, a.EnableSubscriptionCount,
 		a.BatchWebhooks, l.MaxConnections, l.MaxClientEventsPerSecond, l.MaxBackendEventsPerSecond, l.MaxReadRequestsPerSecond,
 		l.MaxPresenceMembersPerChannel, l.MaxPresenceMemberSizeInKB, l.MaxChannelNameLength, l.MaxEventChannelsAtOnce,
-		l.MaxEventNameLength, l.MaxEventPayloadInKB, l.MaxEventBatchSize, l.UserAuthenticationTimeout, origins).Scan(&inserted)
+		l.MaxEventNameLength, l.MaxEventPayloadInKB, l.MaxEventBatchSize, l.UserAuthenticationTimeout, origins,
+		l.HistoryMaxEvents, l.HistoryMaxAgeSeconds).Scan(&inserted)
 	if err != nil {
 		return false, err
 	}

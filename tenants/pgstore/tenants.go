@@ -117,11 +117,13 @@ func (s *Store) PutPlan(ctx context.Context, p *tenants.Plan, actor string) erro
 		return err
 	}
 	return s.inTx(ctx, "put plan "+p.ID, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO plans (id, name, max_apps, max_connections, max_messages_per_day, max_presence_members, max_payload_kb)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+		_, err := tx.Exec(ctx, `INSERT INTO plans (id, name, max_apps, max_connections, max_messages_per_day, max_presence_members, max_payload_kb,
+				max_history_events, max_history_age_seconds)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (id) DO UPDATE SET name = $2, max_apps = $3, max_connections = $4, max_messages_per_day = $5,
-				max_presence_members = $6, max_payload_kb = $7, updated_at = now()`,
-			p.ID, p.Name, p.MaxApps, p.MaxConnections, p.MaxMessagesPerDay, p.MaxPresenceMembers, p.MaxPayloadKB)
+				max_presence_members = $6, max_payload_kb = $7, max_history_events = $8, max_history_age_seconds = $9, updated_at = now()`,
+			p.ID, p.Name, p.MaxApps, p.MaxConnections, p.MaxMessagesPerDay, p.MaxPresenceMembers, p.MaxPayloadKB,
+			p.MaxHistoryEvents, p.MaxHistoryAgeSeconds)
 		if err != nil {
 			return err
 		}
@@ -132,11 +134,13 @@ func (s *Store) PutPlan(ctx context.Context, p *tenants.Plan, actor string) erro
 	})
 }
 
-const planSelect = `SELECT id, name, max_apps, max_connections, max_messages_per_day, max_presence_members, max_payload_kb FROM plans `
+const planSelect = `SELECT id, name, max_apps, max_connections, max_messages_per_day, max_presence_members, max_payload_kb,
+	max_history_events, max_history_age_seconds FROM plans `
 
 func scanPlan(row pgx.Row) (*tenants.Plan, error) {
 	p := &tenants.Plan{}
-	err := row.Scan(&p.ID, &p.Name, &p.MaxApps, &p.MaxConnections, &p.MaxMessagesPerDay, &p.MaxPresenceMembers, &p.MaxPayloadKB)
+	err := row.Scan(&p.ID, &p.Name, &p.MaxApps, &p.MaxConnections, &p.MaxMessagesPerDay, &p.MaxPresenceMembers, &p.MaxPayloadKB,
+		&p.MaxHistoryEvents, &p.MaxHistoryAgeSeconds)
 	return p, err
 }
 

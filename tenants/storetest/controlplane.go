@@ -66,8 +66,18 @@ func testDefaultTenantAndPlans(t *testing.T, f *store) {
 		t.Fatal(err)
 	}
 	if p.MaxApps != tenants.Unlimited || p.MaxConnections != tenants.Unlimited || p.MaxMessagesPerDay != tenants.Unlimited ||
-		p.MaxPresenceMembers != tenants.Unlimited || p.MaxPayloadKB != tenants.Unlimited {
+		p.MaxPresenceMembers != tenants.Unlimited || p.MaxPayloadKB != tenants.Unlimited ||
+		p.MaxHistoryEvents != tenants.Unlimited || p.MaxHistoryAgeSeconds != tenants.Unlimited {
 		t.Fatalf("unlimited plan has limits: %+v", p)
+	}
+	for _, id := range []string{tenants.FreePlanID, "pro"} {
+		p, err := f.s.Plan(f.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.MaxHistoryEvents <= 0 || p.MaxHistoryAgeSeconds <= 0 {
+			t.Fatalf("seeded plan %s keeps no history: %+v", id, p)
+		}
 	}
 	plans, err := f.s.Plans(f.ctx)
 	if err != nil {
@@ -279,6 +289,70 @@ func testPlanCapsLimits(t *testing.T, f *store) {
 	}
 	check("unlimited", a.ID, tenants.Unlimited, tenants.DefaultLimits().MaxPresenceMembersPerChannel, tenants.DefaultLimits().MaxEventPayloadInKB)
 	check("unlimited", b.ID, 5, tenants.DefaultLimits().MaxPresenceMembersPerChannel, 2)
+}
+
+func testPlanCapsHistory(t *testing.T, f *store) {
+	p := f.plan("history", tenants.Unlimited, tenants.Unlimited)
+	p.MaxHistoryEvents, p.MaxHistoryAgeSeconds = 50, 120
+	if err := f.s.PutPlan(f.ctx, p, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(f.s.Plan(f.ctx, p.ID)); got.MaxHistoryEvents != 50 || got.MaxHistoryAgeSeconds != 120 {
+		t.Fatalf("plan as read back: %+v", got)
+	}
+	tn := f.tenant(p.ID)
+	off, _ := f.createApp(tn.ID, "off") // default: no history
+	spec := &tenants.App{Name: "keeps", Limits: tenants.DefaultLimits()}
+	spec.HistoryMaxEvents, spec.HistoryMaxAgeSeconds = 1000, tenants.Unlimited
+	on, _, err := f.s.CreateApp(f.ctx, tn.ID, spec, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := &tenants.App{Name: "small", Limits: tenants.DefaultLimits()}
+	small.HistoryMaxEvents, small.HistoryMaxAgeSeconds = 10, 30
+	sm, _, err := f.s.CreateApp(f.ctx, tn.ID, small, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when, id string, events, age int) {
+		t.Helper()
+		for how, got := range map[string]*tenants.App{"by id": f.byID(id), "tenant app": must(f.s.TenantApp(f.ctx, tn.ID, id))} {
+			if got.HistoryMaxEvents != events || got.HistoryMaxAgeSeconds != age {
+				t.Fatalf("%s, %s: app %s history %d events, %d s; want %d, %d", when, how, id,
+					got.HistoryMaxEvents, got.HistoryMaxAgeSeconds, events, age)
+			}
+		}
+	}
+	check("plan of 50/120s", off.ID, 0, 120)
+	check("plan of 50/120s", on.ID, 50, 120)
+	check("plan of 50/120s", sm.ID, 10, 30)
+	raw, err := f.s.AppSettings(f.ctx, tn.ID, on.ID)
+	if err != nil || raw.HistoryMaxEvents != 1000 || raw.HistoryMaxAgeSeconds != tenants.Unlimited {
+		t.Fatalf("AppSettings keeps the app's own history settings: %+v, %v", raw, err)
+	}
+	// A plan without history turns it off for every app.
+	p.MaxHistoryEvents = 0
+	if err := f.s.PutPlan(f.ctx, p, "test"); err != nil {
+		t.Fatal(err)
+	}
+	check("plan without history", on.ID, 0, 120)
+	check("plan without history", sm.ID, 0, 30)
+	if err := f.s.SetTenantPlan(f.ctx, tn.ID, tenants.DefaultPlanID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	check("unlimited", on.ID, 1000, tenants.Unlimited)
+	// Turning history off is an update like any other.
+	raw.HistoryMaxEvents = 0
+	if _, err := f.s.UpdateApp(f.ctx, tn.ID, raw, "test"); err != nil {
+		t.Fatal(err)
+	}
+	check("switched off", on.ID, 0, tenants.Unlimited)
+	bad := *raw
+	bad.HistoryMaxEvents = -1
+	_, err = f.s.UpdateApp(f.ctx, tn.ID, &bad, "test")
+	wantErr(t, "history_max_events -1", err, tenants.ErrInvalid)
+	err = f.s.PutPlan(f.ctx, &tenants.Plan{ID: "plan-badhist-" + f.run, Name: "bad", MaxPayloadKB: -1, MaxHistoryAgeSeconds: -5}, "test")
+	wantErr(t, "plan with max_history_age_seconds -5", err, tenants.ErrInvalid)
 }
 
 func must[T any](v T, err error) T {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) tenants.Store) {
 		{"CreateAppInvalid", testCreateAppInvalid},
 		{"PlanLimitApps", testPlanLimitApps},
 		{"PlanCapsLimits", testPlanCapsLimits},
+		{"PlanCapsHistory", testPlanCapsHistory},
 		{"SuspendedTenant", testSuspendedTenant},
 		{"TenantIsolation", testTenantIsolation},
 		{"UpdateApp", testUpdateApp},
@@ -178,6 +179,8 @@ func fullApp(f *store) *tenants.App {
 		MaxEventPayloadInKB:          100.5,
 		MaxEventBatchSize:            5,
 		UserAuthenticationTimeout:    45,
+		HistoryMaxEvents:             250,
+		HistoryMaxAgeSeconds:         600,
 	}
 	a.AllowedOrigins = []string{"https://app.example.com", "https://*.example.org"}
 	a.Webhooks = []tenants.Webhook{
