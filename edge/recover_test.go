@@ -105,15 +105,7 @@ func TestRecoveryFails(t *testing.T) {
 	publish(t, n, "feed", "e", "1")
 	c := n.dial()
 	c.subscribeAt("feed", map[string]any{"epoch": "gone", "seq": 7})
-	f := c.expect(edge.EventRecoveryFailed, "feed")
-	var data struct {
-		Epoch  string `json:"epoch"`
-		From   uint64 `json:"from"`
-		Oldest uint64 `json:"oldest"`
-	}
-	if err := json.Unmarshal([]byte(f.dataString(t)), &data); err != nil {
-		t.Fatal(err)
-	}
+	data := recoveryFailed(t, c)
 	if data.Epoch == "" || data.Epoch == "gone" || data.From != 7 || data.Oldest != 1 {
 		t.Fatalf("recovery_failed data %+v", data)
 	}
@@ -177,15 +169,7 @@ func TestRecoveryFollowsTheAppsRetention(t *testing.T) {
 
 func wantRecoveryFailed(t *testing.T, c *client, epoch string, from, oldest uint64) {
 	t.Helper()
-	f := c.expect(edge.EventRecoveryFailed, "feed")
-	var data struct {
-		Epoch  string `json:"epoch"`
-		From   uint64 `json:"from"`
-		Oldest uint64 `json:"oldest"`
-	}
-	if err := json.Unmarshal([]byte(f.dataString(t)), &data); err != nil {
-		t.Fatal(err)
-	}
+	data := recoveryFailed(t, c)
 	if data.Epoch != epoch || data.From != from || data.Oldest != oldest {
 		t.Fatalf("recovery_failed %+v, want epoch %q from %d oldest %d", data, epoch, from, oldest)
 	}
@@ -208,4 +192,19 @@ func TestClientEventsKeptAsTheAppSays(t *testing.T) {
 	if err != nil || r.Newest != 3 || r.Oldest != 2 || len(r.Events) != 2 || r.Events[0].Event != "client-n" {
 		t.Fatalf("kept %+v, %v; want client events 2..3", r, err)
 	}
+}
+
+// recoveryFailed reads the next frame, which must be recovery_failed on
+// "feed", and returns its data.
+func recoveryFailed(t *testing.T, c *client) (data struct {
+	Epoch  string `json:"epoch"`
+	From   uint64 `json:"from"`
+	Oldest uint64 `json:"oldest"`
+}) {
+	t.Helper()
+	f := c.expect(edge.EventRecoveryFailed, "feed")
+	if err := json.Unmarshal([]byte(f.dataString(t)), &data); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

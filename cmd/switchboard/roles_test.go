@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,10 +148,7 @@ func TestRolesServeOnlyTheirPaths(t *testing.T) {
 func TestRolesSplitWebhooksDeliveredByControl(t *testing.T) {
 	db := newDatabase(t)
 	prefix := redistest.Prefix(t, redistest.Client(t))
-	redisURL := os.Getenv("SWITCHBOARD_TEST_REDIS_URL")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
+	redisURL := redistest.URL()
 	hooks := &hookLog{}
 	recv := httptest.NewServer(hooks)
 	defer recv.Close()

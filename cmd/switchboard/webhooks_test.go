@@ -118,10 +118,7 @@ func (s *subscriber) send(event, channel string) {
 // decided it, and both nodes deliver through the shared Redis queue.
 func TestWebhooksTwoNodesOneTransition(t *testing.T) {
 	prefix := redistest.Prefix(t, redistest.Client(t))
-	redisURL := os.Getenv("SWITCHBOARD_TEST_REDIS_URL")
-	if redisURL == "" {
-		redisURL = "redis://127.0.0.1:6379/0"
-	}
+	redisURL := redistest.URL()
 	hooks := &hookLog{}
 	recv := httptest.NewServer(hooks)
 	defer recv.Close()

@@ -15,14 +15,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// URL is the test Redis's address, for servers a test starts itself.
+func URL() string {
+	if u := os.Getenv("SWITCHBOARD_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
 // Client connects to the test Redis and closes the connection at the end.
 func Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	u := os.Getenv("SWITCHBOARD_TEST_REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(u)
+	opts, err := redis.ParseURL(URL())
 	if err != nil {
 		t.Fatal(err)
 	}
