@@ -117,7 +117,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, reg, log)
+	feed, detachFeed := newActivityFeed(bb, nodeID, log) // the dashboard's debug console (activity.go)
+	defer detachFeed()
+	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, feed, reg, log)
 	if err != nil {
 		return err
 	}
@@ -133,10 +135,12 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
 		Webhooks:                 hooks.notifier,
 		History:                  bb.history,
+		Activity:                 feed,
 	}
+	publisher := activityPublisher{&bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL}, feed}
 	apiOpts := restapi.Options{
 		Apps:            dir,
-		Publisher:       &bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL},
+		Publisher:       publisher,
 		State:           state,
 		Logger:          log.With("component", "api"),
 		Registry:        reg,
@@ -161,7 +165,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
 		Webhooks: deliveriesView{hooks.attempts}}))
 	ui := dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
-		AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
+		AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL,
+		Activity: feed, Publisher: publisher, Deliveries: deliveriesView{hooks.attempts},
+		WebhookTester: webhookTester{worker: hooks.worker, apps: dir, trusted: hooks.trusted}})
 	mux.Handle("/dashboard/", ui)
 	mux.Handle("/dashboard", ui) // redirects to /dashboard/
 	if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
@@ -203,6 +209,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cert != nil {
 		main.ln = tlsListener(main.ln, cert)
 	}
+	main.srv.RegisterOnShutdown(feed.Close) // open console streams end instead of holding up the drain
 	servers := []*listener{main}
 	closeAll := func() {
 		for _, l := range servers {
@@ -261,6 +268,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		g.Go(func() error { return liveness.Run(sweepCtx) })
 	}
 	stopHooks := hooks.start(g)
+	g.Go(func() error { return feed.Run(sweepCtx) })
 
 	g.Go(func() error {
 		<-gctx.Done()
