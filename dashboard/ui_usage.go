@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/tenants"
@@ -27,6 +28,8 @@ type chart struct {
 	XLabels            []xLabel
 	Total, Peak        int64
 	Empty, ByDay       bool
+	// Summed charts show a total; peaks do not add up over time.
+	Summed bool
 	// Rows are the figures again, for the table under the chart that
 	// screen readers (and anyone who wants the numbers) read.
 	Rows []bar
@@ -65,7 +68,7 @@ func buildChart(id, title string, rows []UsageRow, start time.Time, step time.Du
 		}
 		vals[i] += value(r)
 	}
-	c := chart{ID: id, Title: title, ByDay: byDay}
+	c := chart{ID: id, Title: title, ByDay: byDay, Summed: strings.HasPrefix(id, "msg-")}
 	var max int64
 	for _, v := range vals {
 		c.Total += v

@@ -32,7 +32,7 @@ function site() {
 
 async function shot(page, name, opts = {}) {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, name), fullPage: !opts.viewportOnly, ...(opts.jpeg ? { type: 'jpeg', quality: 70 } : {}) });
+  await page.screenshot({ path: path.join(SHOTS, name), fullPage: !opts.viewportOnly });
 }
 
 // hooks is a webhook receiver that keeps each request's key, signature
@@ -102,11 +102,11 @@ describe('dashboard in Chromium', { skip: browserSkip }, () => {
     await Promise.all([page.waitForURL(/\/dashboard\/apps\/[^/]+\?done=created/), page.click('button:has-text("Create app")')]);
     app.id = (await page.textContent('#app-id')).trim();
     app.key = (await page.textContent('#key-0')).trim();
+    await shot(page, 'dashboard-top.png', { viewportOnly: true }); // for the README: secret still blurred
     await page.click('button[data-reveal="secret-0"]');
     app.secret = (await page.textContent('#secret-0')).trim();
     assert.ok(app.id && app.key && app.secret.length >= 16, 'credentials on the app page');
     await shot(page, 'app.png');
-    await shot(page, 'dashboard.jpg', { viewportOnly: true, jpeg: true });
     await page.goto(base + '/dashboard/apps');
     await shot(page, 'apps.png');
 
@@ -163,7 +163,8 @@ describe('dashboard in Chromium', { skip: browserSkip }, () => {
     await page.click('#console-pause');
     await row('api_message', 'again').first().waitFor();
     await shot(page, 'console.png');
-    await shot(page, 'console.jpg', { viewportOnly: true, jpeg: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'console-top.png', { viewportOnly: true });
     await site.close();
     assert.deepEqual(problems, [], 'no script errors (a CSP violation would show here)');
   }));

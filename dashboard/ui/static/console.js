@@ -29,9 +29,19 @@
       if (e.socket_id) parts.push("socket " + e.socket_id);
       if (e.user_id) parts.push("user " + e.user_id);
       if (e.detail) parts.push(e.detail);
-      if (e.data) parts.push("data " + e.data + (e.truncated ? " …" : ""));
+      if (e.data) parts.push("data " + shownData(e) + (e.truncated ? " …" : ""));
       if (e.node) parts.push("node " + e.node);
       return parts.join(" · ");
+    };
+    // Events from the HTTP API carry their data as a JSON string: show
+    // the text inside, as the client receives it.
+    const shownData = (e) => {
+      if (e.truncated) return e.data;
+      try {
+        const v = JSON.parse(e.data);
+        if (typeof v === "string") return v;
+      } catch (_) { /* not JSON: as sent */ }
+      return e.data;
     };
     const show = (e) => {
       const tr = document.createElement("tr");
