@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +103,91 @@ func TestActivityPublisher(t *testing.T) {
 			t.Fatal("no api_message entry")
 		}
 	}
+}
+
+// The served dashboard's console, end to end in one process: the event
+// creator's event shows as an API message (the wrapped publish path is
+// wired), a pusher client's connection shows too (the edge is), and
+// stopping the server ends the stream instead of waiting on it.
+func TestServeDebugConsole(t *testing.T) {
+	addr, _, stop := startServe(t, "--drain-timeout", "20s")
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	base := "http://" + addr
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	token := func(path string) string {
+		t.Helper()
+		_, body := getWith(t, c, base+path)
+		m := csrf.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no form on %s:\n%s", path, body)
+		}
+		return m[1]
+	}
+	if res, err := c.PostForm(base+"/dashboard/setup", url.Values{"csrf": {token("/dashboard/")}, "email": {"op@example.com"}, "password": {"correct horse battery"}}); err != nil || res.StatusCode != 200 {
+		t.Fatalf("setup: %v %v", res, err)
+	}
+	req, _ := http.NewRequest("GET", base+"/dashboard/apps/app-id/console/stream", nil)
+	res, err := c.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	await := func(want ...string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended before %q", want)
+				}
+				all := true
+				for _, w := range want {
+					all = all && strings.Contains(l, w)
+				}
+				if all {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q in the stream within 10 s", want)
+			}
+		}
+	}
+	await("event: ready")
+	dialApp(t, addr, "app-key")
+	await(`"type":"connection"`)
+
+	form := url.Values{"csrf": {token("/dashboard/apps/app-id/console")}, "channel": {"news"}, "event": {"flash"}, "data": {`{"n":1}`}}
+	sent, err := c.PostForm(base+"/dashboard/apps/app-id/console/events", form)
+	if err != nil || sent.StatusCode != 200 {
+		t.Fatalf("event creator: %v %v", sent, err)
+	}
+	await(`"type":"api_message"`, `"channel":"news","event":"flash"`, `"data":"\"{\\\"n\\\":1}\""`)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	await("the server is shutting down")
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getWith(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
