@@ -22,12 +22,12 @@ const (
 
 // chart is one bar chart, laid out for the template.
 type chart struct {
-	ID, Title, Caption string
-	Bars               []bar
-	Grid               []gridLine
-	XLabels            []xLabel
-	Total, Peak        int64
-	Empty, ByDay       bool
+	ID, Title    string
+	Bars         []bar
+	Grid         []gridLine
+	XLabels      []xLabel
+	Total, Peak  int64
+	Empty, ByDay bool
 	// Summed charts show a total; peaks do not add up over time.
 	Summed bool
 	// Rows are the figures again, for the table under the chart that
@@ -86,7 +86,7 @@ func buildChart(id, title string, rows []UsageRow, start time.Time, step time.Du
 		if byDay {
 			label = at.Format("Mon Jan 2")
 		}
-		b := bar{X: padLeft + float64(i)*slot + 1, Y: padTop + plotH - h, W: max1(slot-2), H: h, Label: label, Value: v}
+		b := bar{X: padLeft + float64(i)*slot + 1, Y: padTop + plotH - h, W: max1(slot - 2), H: h, Label: label, Value: v}
 		c.Bars = append(c.Bars, b)
 		if v > 0 {
 			c.Rows = append(c.Rows, b)
