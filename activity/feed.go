@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/switchboard-rt/switchboard/bus"
 )
 
@@ -73,6 +75,11 @@ type Options struct {
 	// QueueLen bounds each watcher's queue (256 entries) and the feed's
 	// outbound queue (4×QueueLen); past it entries are dropped and counted.
 	QueueLen int
+	// MaxRate caps the entries one node emits per app and second (200,
+	// bursts of twice that): a watched app busy with thousands of events
+	// a second would otherwise put them all on the bus for every node.
+	// Entries over it are counted and reported as one Dropped entry.
+	MaxRate  int
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -92,9 +99,16 @@ type Feed struct {
 	closed   bool
 	done     chan struct{} // closed by Close: streams end
 
+	limits  sync.Map          // app id → *appLimit, while the app is watched
 	out     chan *bus.Message // to publish, so producers never wait for the bus
 	kick    chan struct{}     // a new watcher: say so at once
 	dropped atomic.Int64      // entries the outbound queue had no room for
+}
+
+// appLimit is the emission rate of one watched app on this node.
+type appLimit struct {
+	lim        *rate.Limiter
+	suppressed atomic.Int64
 }
 
 // watcher is one open console.
@@ -110,6 +124,9 @@ func New(o Options) *Feed {
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 256
+	}
+	if o.MaxRate <= 0 {
+		o.MaxRate = 200
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -142,6 +159,27 @@ func (f *Feed) Emit(appID string, e Entry) {
 	if e.Time == 0 {
 		e.Time = f.o.Now().UnixMilli()
 	}
+	l := f.limitFor(appID)
+	if !l.lim.Allow() {
+		l.suppressed.Add(1)
+		return
+	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		f.emit(appID, Entry{Type: Dropped, Count: n, Time: e.Time, Node: f.o.Node,
+			Detail: "over the console's limit of " + strconv.Itoa(f.o.MaxRate) + " entries a second per node"})
+	}
+	f.emit(appID, e)
+}
+
+func (f *Feed) limitFor(appID string) *appLimit {
+	if l, ok := f.limits.Load(appID); ok {
+		return l.(*appLimit)
+	}
+	l, _ := f.limits.LoadOrStore(appID, &appLimit{lim: rate.NewLimiter(rate.Limit(f.o.MaxRate), 2*f.o.MaxRate)})
+	return l.(*appLimit)
+}
+
+func (f *Feed) emit(appID string, e Entry) {
 	if e.Node == "" {
 		e.Node = f.o.Node
 	}
@@ -224,6 +262,12 @@ func (f *Feed) sweep() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old := f.watched.Load()
+	f.limits.Range(func(k, _ any) bool {
+		if old == nil || (*old)[k.(string)] <= now {
+			f.limits.Delete(k)
+		}
+		return true
+	})
 	if old == nil {
 		return
 	}

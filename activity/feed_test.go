@@ -181,3 +181,39 @@ func TestLongDataTruncated(t *testing.T) {
 		t.Fatalf("data of %d bytes, truncated %v", len(e.Data), e.Truncated)
 	}
 }
+
+// A watched app busier than MaxRate puts at most a burst of entries on
+// the bus, then one Dropped entry counting the rest.
+func TestEmitRateLimited(t *testing.T) {
+	m := bus.NewMemory()
+	f := node(t, m, "a", activity.Options{MaxRate: 5, QueueLen: 100})
+	ch, stop := f.Watch("app-1")
+	defer stop()
+	testwait.Until(t, 10*time.Second, func() bool { return f.Watched("app-1") })
+	for i := range 20 {
+		f.Emit("app-1", bus.Activity{Type: activity.APIMessage, Event: fmt.Sprint(i)})
+	}
+	for i := range 10 {
+		if e := next(t, ch); e.Event != fmt.Sprint(i) {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
+	}
+	var got []byte
+	testwait.Until(t, 10*time.Second, func() bool {
+		f.Emit("app-1", bus.Activity{Type: activity.APIMessage, Event: "later"})
+		select {
+		case got = <-ch:
+			return true
+		default:
+			return false
+		}
+	})
+	var e bus.Activity
+	_ = json.Unmarshal(got, &e)
+	if e.Type != activity.Dropped || e.Count < 10 || e.Detail == "" {
+		t.Fatalf("want a dropped entry counting at least 10, got %+v", e)
+	}
+	if e := next(t, ch); e.Event != "later" {
+		t.Fatalf("after the notice: %+v", e)
+	}
+}

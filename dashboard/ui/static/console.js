@@ -53,7 +53,7 @@
       cell(tr, e.type.replace(/_/g, " "), "type t-" + e.type);
       cell(tr, e.channel || "");
       cell(tr, e.event || "");
-      cell(tr, e.type === "dropped" ? e.count + " entries dropped: this page fell behind" : details(e), "details");
+      cell(tr, e.type === "dropped" ? e.count + " entries dropped: " + (e.detail || "this page fell behind") : details(e), "details");
       log.prepend(tr);
       while (log.rows.length > MAX_ROWS) log.deleteRow(log.rows.length - 1);
     };
