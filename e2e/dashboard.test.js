@@ -268,3 +268,104 @@ describe('dashboard in Chromium', { skip: browserSkip }, () => {
     await page.locator('#msg-hour rect.val').first().waitFor();
   }));
 });
+
+// The console on node A of two nodes on Redis streams what happens on
+// node B (no browser needed: the stream is read with fetch). Each node
+// keeps its own in-memory accounts here; the apps file gives both the
+// same app, owned by node A's first owner.
+const { sharedRedisUp, clearPrefix } = require('./lib/redis');
+const { backend, client, closeAll, subscribed } = require('./lib/clients');
+const apps = require('./lib/apps');
+
+const noRedis = !sharedRedisUp() && process.env.CI !== 'true' ? 'Redis (redis-cli, 127.0.0.1:6379) not available' : false;
+
+// session is a cookie-keeping fetch against one node's dashboard.
+function session(base) {
+  const jar = new Map();
+  const call = async (path, init = {}) => {
+    const headers = { ...(init.headers || {}), Cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+    const res = await fetch(base + path, { ...init, headers, redirect: 'manual' });
+    for (const c of res.headers.getSetCookie()) {
+      const [kv] = c.split(';');
+      const i = kv.indexOf('=');
+      jar.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    return res;
+  };
+  const token = async (path) => /name="csrf" value="([^"]+)"/.exec(await (await call(path)).text())[1];
+  const post = async (path, form, headers = {}) => call(path, {
+    method: 'POST', body: new URLSearchParams({ csrf: await token(path.startsWith('/dashboard/setup') ? '/dashboard/' : '/dashboard/apps'), ...form }),
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+  });
+  return { call, post };
+}
+
+// stream reads a console's Server-Sent Events into entries.
+async function stream(s, path) {
+  const ctrl = new AbortController();
+  const res = await s.call(path, { signal: ctrl.signal });
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  const entries = [];
+  let ready = false;
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += dec.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (block.includes('event: ready')) ready = true;
+          const m = /^data: (.*)$/m.exec(block);
+          if (m && !block.includes('event:')) entries.push(JSON.parse(m[1]));
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  await until('the stream is ready', () => ready, 10000);
+  return { entries, close: () => ctrl.abort() };
+}
+
+describe('debug console across two nodes on Redis', { skip: noRedis }, () => {
+  const prefix = `sbe2e:${crypto.randomBytes(6).toString('hex')}:`;
+  let a, b;
+  before(async () => {
+    const args = ['--redis-url', 'redis://127.0.0.1:6379/0', '--redis-prefix', prefix];
+    a = await start({ apps: [apps.main], args });
+    b = await start({ apps: [apps.main], args });
+  });
+  after(async () => {
+    closeAll();
+    if (a) await a.stop();
+    if (b) await b.stop();
+    clearPrefix(6379, prefix);
+  });
+
+  it('shows node B\'s connection, subscription and API message on node A', withServerLogs(async () => {
+    const s = session(a.base);
+    const setup = await s.post('/dashboard/setup', { email: 'op@acme.test', password: 'a long operator password' });
+    assert.equal(setup.status, 303); // signed in, on to the apps
+    const live = await stream(s, `/dashboard/apps/${apps.main.id}/console/stream`);
+    try {
+      const seen = (pred) => live.entries.find(pred);
+      // Node B learns within a watch period that the app is watched; until
+      // then its activity is not emitted, so connect again until it shows.
+      await until('node B\'s connection in node A\'s console', async () => {
+        if (seen((e) => e.type === 'connection')) return true;
+        const p = client(b, apps.main);
+        await subscribed(p.subscribe('across'));
+        p.disconnect();
+        return false;
+      }, 20000);
+      const onB = seen((e) => e.type === 'connection').node;
+      await until('the subscription', () => seen((e) => e.type === 'subscribed' && e.channel === 'across'), 10000);
+      await backend(b, apps.main).trigger('across', 'hello', { from: 'B' });
+      await until('the API message', () => seen((e) => e.type === 'api_message' && e.channel === 'across' && e.event === 'hello' && e.node === onB), 10000);
+      assert.ok(!JSON.stringify(live.entries).includes(apps.main.secret), 'an entry holds the secret');
+    } finally {
+      live.close();
+    }
+  }));
+});
