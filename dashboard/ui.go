@@ -96,6 +96,10 @@ type UIOptions struct {
 	Deliveries WebhookDeliveries
 	// WebhookTester sends test webhooks; nil: no test button.
 	WebhookTester WebhookTester
+	// StreamHeartbeat is how often an idle console stream gets a comment
+	// line (so proxies keep it open) and its session is checked again;
+	// 0 means 15 s.
+	StreamHeartbeat time.Duration
 }
 
 func (o UIOptions) withDefaults() UIOptions {
@@ -113,6 +117,9 @@ func (o UIOptions) withDefaults() UIOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.StreamHeartbeat <= 0 {
+		o.StreamHeartbeat = 15 * time.Second
 	}
 	return o
 }

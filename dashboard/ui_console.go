@@ -30,10 +30,6 @@ type EventPublisher interface {
 	Publish(ctx context.Context, appID string, channels []string, event string, data []byte, excludeSocketID string) error
 }
 
-// streamHeartbeat is how often an idle stream gets a comment line (so
-// proxies keep it open) and the session is checked again.
-const streamHeartbeat = 15 * time.Second
-
 type consolePage struct {
 	App        *tenants.App
 	Available  bool // a feed is wired
@@ -93,7 +89,7 @@ func (u *UI) consoleStream(w http.ResponseWriter, q *uiRequest) {
 	if !write([]byte("retry: 3000\nevent: ready\ndata: {}\n\n")) || rc.Flush() != nil {
 		return
 	}
-	tick := time.NewTicker(streamHeartbeat)
+	tick := time.NewTicker(u.opts.StreamHeartbeat)
 	defer tick.Stop()
 	done := u.opts.Activity.Done()
 	for {

@@ -248,3 +248,41 @@ func sign(t *testing.T, store tenants.Store, tenantID, appID string, c *wsClient
 	t.Helper()
 	return protocol.Sign(secretOf(t, store, tenantID, appID), []byte(protocol.ChannelAuthString(c.socketID, "private-x", "")))
 }
+
+// A stream outlives no session: signing out (or a removal, or expiry)
+// ends it at the next heartbeat with a reason the page shows.
+func TestUIConsoleStreamEndsWithSession(t *testing.T) {
+	b := bus.NewMemory()
+	feed := runFeed(t, b, "node-1")
+	f := newUIFixture(t, tenants.NewMemoryStore(), accounts.NewMemoryStore(), dashboard.UIOptions{Activity: feed, StreamHeartbeat: 20 * time.Millisecond})
+	f.user(f.tenantA, "a@example.com", accounts.RoleOwner)
+	appID, _, _ := f.app(f.tenantA, "live")
+	owner := f.signIn("a@example.com")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/dashboard/apps/"+appID+"/console/stream", nil)
+	res, err := owner.c.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("stream: %v %v", res, err)
+	}
+	defer res.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	f.want(owner.form("/dashboard/sign-out"), http.StatusSeeOther, "")
+	ended := false
+	for l := range lines {
+		if strings.Contains(l, `"reason":"signed out"`) {
+			ended = true
+		}
+	}
+	if !ended {
+		t.Fatal("the stream closed without saying the session ended")
+	}
+}
