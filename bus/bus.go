@@ -18,6 +18,14 @@ const (
 	// first connection signed in or its last one left.
 	KindUserOnline
 	KindUserOffline
+	// KindActivity carries one entry of an app's live debug console (Data
+	// is its JSON) to every node, where the dashboard's watchers of the
+	// app receive it. KindWatch says that someone watches AppID's console,
+	// so every node emits the app's activity for a while (package
+	// activity). Neither is sequenced nor kept in history, and the edge
+	// ignores both.
+	KindActivity
+	KindWatch
 )
 
 // Message is one unit the bus carries. Messages are immutable once

@@ -31,6 +31,9 @@ type UIStore interface {
 	// Tenants and SetTenantStatus serve the operator's admin page.
 	Tenants(ctx context.Context) ([]*tenants.Tenant, error)
 	SetTenantStatus(ctx context.Context, id string, status tenants.TenantStatus, actor string) error
+	// SetTenantPlan and Plans serve the admin page's plan change.
+	SetTenantPlan(ctx context.Context, id, planID, actor string) error
+	Plans(ctx context.Context) ([]*tenants.Plan, error)
 	Plan(ctx context.Context, id string) (*tenants.Plan, error)
 
 	TenantApps(ctx context.Context, tenantID string) ([]*tenants.App, error)
@@ -79,6 +82,24 @@ type UIOptions struct {
 	// Now is the clock; nil means time.Now. Tests move it to expire
 	// sessions.
 	Now func() time.Time
+
+	// Activity feeds the live debug console; nil: the console says it is
+	// not available.
+	Activity LiveActivity
+	// Publisher is the event creator's publish path; nil: no event
+	// creator.
+	Publisher EventPublisher
+	// Usage draws the usage charts and billing state; nil: the usage
+	// pages say usage is not available.
+	Usage Usage
+	// Deliveries lists recent webhook deliveries; nil: none are shown.
+	Deliveries WebhookDeliveries
+	// WebhookTester sends test webhooks; nil: no test button.
+	WebhookTester WebhookTester
+	// StreamHeartbeat is how often an idle console stream gets a comment
+	// line (so proxies keep it open) and its session is checked again;
+	// 0 means 15 s.
+	StreamHeartbeat time.Duration
 }
 
 func (o UIOptions) withDefaults() UIOptions {
@@ -96,6 +117,9 @@ func (o UIOptions) withDefaults() UIOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.StreamHeartbeat <= 0 {
+		o.StreamHeartbeat = 15 * time.Second
 	}
 	return o
 }
@@ -206,6 +230,13 @@ func NewUI(opts UIOptions) *UI {
 		{"POST", "/dashboard/apps/{app_id}/webhooks/remove", canWrite, u.removeWebhook},
 		{"POST", "/dashboard/apps/{app_id}/keys", canWrite, u.createKey},
 		{"POST", "/dashboard/apps/{app_id}/keys/{key}/revoke", canWrite, u.revokeKey},
+		{"GET", "/dashboard/apps/{app_id}/console", signedIn, u.console},
+		{"GET", "/dashboard/apps/{app_id}/console/stream", signedIn, u.consoleStream},
+		{"POST", "/dashboard/apps/{app_id}/console/events", canWrite, u.sendEvent},
+		{"GET", "/dashboard/apps/{app_id}/webhooks", signedIn, u.webhooksPage},
+		{"POST", "/dashboard/apps/{app_id}/webhooks/test", canWrite, u.testWebhook},
+		{"GET", "/dashboard/apps/{app_id}/usage", signedIn, u.appUsage},
+		{"GET", "/dashboard/usage", signedIn, u.tenantUsage},
 		{"GET", "/dashboard/account", signedIn, u.account},
 		{"POST", "/dashboard/account/password", signedIn, u.changePassword},
 		{"GET", "/dashboard/team", signedIn, u.team},
@@ -214,6 +245,7 @@ func NewUI(opts UIOptions) *UI {
 		{"POST", "/dashboard/team/{user_id}/remove", ownerOnly, u.removeMember},
 		{"GET", "/dashboard/admin", operator, u.admin},
 		{"POST", "/dashboard/admin/tenants/{tenant_id}/status", operator, u.setTenantStatus},
+		{"POST", "/dashboard/admin/tenants/{tenant_id}/plan", operator, u.setTenantPlan},
 	}
 	u.mux = http.NewServeMux()
 	for _, rt := range u.routes {
@@ -319,6 +351,11 @@ type page struct {
 	Error  string
 	Field  string // the form field Error is about, if any
 	Data   any
+	// Script is a page's own script in /dashboard/static/, besides app.js.
+	Script string
+	// AppID, AppName and Tab make the app pages' tabs (Tab: overview,
+	// console, webhooks, usage).
+	AppID, AppName, Tab string
 }
 
 func (p page) CanWrite() bool      { return p.User != nil && p.User.Role.CanWrite() }
@@ -327,7 +364,7 @@ func (p page) CanManageTeam() bool { return p.User != nil && p.User.Role.CanMana
 func (p page) IsOperator() bool    { return isOperator(p.User) }
 
 func parsePages() map[string]*template.Template {
-	funcs := template.FuncMap{"fmtTime": func(t any) string {
+	funcs := template.FuncMap{"count": fmtCount, "ms": fmtMS, "fmtTime": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
 			return v.UTC().Format("2006-01-02 15:04 UTC")

@@ -45,6 +45,9 @@ func formFor(appID string) map[string]url.Values {
 		"/dashboard/admin/tenants/{tenant_id}/status": {"status": {"suspended"}},
 		"/dashboard/team/{user_id}/role":              {"role": {"viewer"}},
 		"/dashboard/team/{user_id}/remove":            {},
+		"/dashboard/apps/{app_id}/console/events":     {"channel": {"my-channel"}, "event": {"my-event"}, "data": {`{"a":1}`}},
+		"/dashboard/apps/{app_id}/webhooks/test":      {"url": {"https://a.example/hook"}},
+		"/dashboard/admin/tenants/{tenant_id}/plan":   {"plan_id": {"pro"}},
 	}
 }
 
@@ -60,7 +63,7 @@ func withCSRF(v url.Values, token string) url.Values {
 // Every POST without the session's CSRF token, or with another session's,
 // is refused and changes nothing.
 func TestUICSRF(t *testing.T) {
-	eachUIStore(t, dashboard.UIOptions{AllowSignUp: true}, func(t *testing.T, f *uiFixture) {
+	eachUIStore(t, withExtras(dashboard.UIOptions{AllowSignUp: true}), func(t *testing.T, f *uiFixture) {
 		owner := f.user(f.tenantA, "a@example.com", accounts.RoleOwner)
 		dev := f.user(f.tenantA, "dev@example.com", accounts.RoleDeveloper)
 		appID, key, _ := f.app(f.tenantA, "csrf")
@@ -127,12 +130,20 @@ var minRole = map[string]accounts.Role{
 	"POST /dashboard/team":                            accounts.RoleOwner,
 	"POST /dashboard/team/{user_id}/role":             accounts.RoleOwner,
 	"POST /dashboard/team/{user_id}/remove":           accounts.RoleOwner,
+	"GET /dashboard/apps/{app_id}/console":            accounts.RoleViewer,
+	"GET /dashboard/apps/{app_id}/console/stream":     accounts.RoleViewer,
+	"POST /dashboard/apps/{app_id}/console/events":    accounts.RoleDeveloper,
+	"GET /dashboard/apps/{app_id}/webhooks":           accounts.RoleViewer,
+	"POST /dashboard/apps/{app_id}/webhooks/test":     accounts.RoleDeveloper,
+	"GET /dashboard/apps/{app_id}/usage":              accounts.RoleViewer,
+	"GET /dashboard/usage":                            accounts.RoleViewer,
 }
 
 // operatorRoutes need an owner of the default tenant: every user of
 // another tenant, whatever the role, is refused.
 var operatorRoutes = map[string]bool{
 	"GET /dashboard/admin": true, "POST /dashboard/admin/tenants/{tenant_id}/status": true,
+	"POST /dashboard/admin/tenants/{tenant_id}/plan": true,
 }
 
 var publicRoutes = map[string]bool{
@@ -157,7 +168,7 @@ func rank(r accounts.Role) int {
 // A role below a route's need gets 403 and changes nothing; viewers never
 // see a secret.
 func TestUIRoles(t *testing.T) {
-	eachUIStore(t, dashboard.UIOptions{}, func(t *testing.T, f *uiFixture) {
+	eachUIStore(t, withExtras(dashboard.UIOptions{}), func(t *testing.T, f *uiFixture) {
 		f.user(f.tenantA, "owner@example.com", accounts.RoleOwner)
 		target := f.user(f.tenantA, "target@example.com", accounts.RoleDeveloper)
 		appID, key, secret := f.app(f.tenantA, "roles")
@@ -226,7 +237,7 @@ func TestUIRoles(t *testing.T) {
 // any route, with every parameter set to A's objects. A route added
 // without a case in formFor or minRole fails here or in TestUIRoles.
 func TestUITenantIsolation(t *testing.T) {
-	eachUIStore(t, dashboard.UIOptions{AllowSignUp: true}, func(t *testing.T, f *uiFixture) {
+	eachUIStore(t, withExtras(dashboard.UIOptions{AllowSignUp: true}), func(t *testing.T, f *uiFixture) {
 		ownerA := f.user(f.tenantA, "a@example.com", accounts.RoleOwner)
 		devA := f.user(f.tenantA, "dev-a@example.com", accounts.RoleDeveloper)
 		f.user(f.tenantB, "b@example.com", accounts.RoleOwner)
@@ -290,7 +301,13 @@ func TestUITenantIsolation(t *testing.T) {
 		if len(app.Webhooks) != 1 {
 			t.Fatalf("tenant A's webhooks changed: %+v", app.Webhooks)
 		}
-		if tn, _ := f.store.Tenant(t.Context(), f.tenantA.ID); tn.Status != tenants.TenantActive {
+		if tested := f.extras.tester.calls(); len(tested) != 0 {
+			t.Fatalf("test webhooks sent for tenant A's app by tenant B: %v", tested)
+		}
+		if n := f.extras.published(); n != 0 {
+			t.Fatalf("%d events published by tenant B", n)
+		}
+		if tn, _ := f.store.Tenant(t.Context(), f.tenantA.ID); tn.Status != tenants.TenantActive || tn.PlanID != tenants.FreePlanID {
 			t.Fatalf("tenant A's status changed: %s", tn.Status)
 		}
 		if us, _ := f.accts.TenantUsers(t.Context(), f.tenantA.ID); len(us) != 2 || us[1].Role != accounts.RoleDeveloper {

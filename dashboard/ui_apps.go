@@ -37,6 +37,8 @@ var notices = map[string]string{
 	"webhook-removed":  "Webhook removed.",
 	"tenant-active":    "Tenant reactivated.",
 	"tenant-suspended": "Tenant suspended: its apps are refused at once.",
+	"tenant-plan":      "Plan changed: the tenant's limits follow on every node within seconds.",
+	"event-sent":       "Event sent.",
 	"password":         "Password changed. Your other sessions are signed out.",
 	"member":           "Member added. Give them their password; they can sign in now.",
 	"role":             "Role changed.",
@@ -153,7 +155,7 @@ func (u *UI) renderApp(w http.ResponseWriter, q *uiRequest, status int, p page, 
 		d.Limits = append(d.Limits, limitRow{Name: f.name, Label: f.label, Help: f.help,
 			Value: f.get(&stored.Limits), Effective: f.get(&app.Limits)})
 	}
-	p.Title, p.Nav, p.Data = app.Name, "apps", d
+	p.Title, p.Nav, p.Tab, p.AppID, p.AppName, p.Data = app.Name, "apps", "overview", app.ID, app.Name, d
 	u.render(w, q, status, "app", p)
 }
 

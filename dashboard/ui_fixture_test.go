@@ -38,6 +38,7 @@ type uiFixture struct {
 	now time.Time
 
 	tenantA, tenantB *tenants.Tenant
+	extras           *extras // with withExtras: the fakes wired in
 }
 
 // eachUIStore runs test on the memory stores and on PostgreSQL.
@@ -55,6 +56,11 @@ func newUIFixture(t *testing.T, store tenants.Store, accts dashboard.Accounts, o
 	t.Helper()
 	f := &uiFixture{t: t, store: store, accts: accts, now: time.Now()}
 	opts.Store, opts.Accounts, opts.Now = store, accts, f.clock
+	if opts.Usage == wantExtras {
+		f.extras = newExtras(t, store)
+		opts.Usage, opts.Deliveries, opts.WebhookTester = f.extras.usage, f.extras.deliveries, f.extras.tester
+		opts.Activity, opts.Publisher = f.extras.feed, withoutHistory{f.extras.publisher}
+	}
 	f.opts = opts
 	f.ui = dashboard.NewUI(opts)
 	f.srv = httptest.NewServer(f.ui)

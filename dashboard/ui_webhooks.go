@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -63,4 +64,89 @@ func (u *UI) removeWebhook(w http.ResponseWriter, q *uiRequest) {
 		return
 	}
 	redirect(w, q, appPath(id)+"?done=webhook-removed#webhooks")
+}
+
+// WebhookTester sends a test webhook now; cmd/switchboard implements it
+// with the webhooks package's signing and sender.
+type WebhookTester interface {
+	// TestWebhook posts a signed test webhook (Pusher's body and
+	// X-Pusher-Key/X-Pusher-Signature headers, one channel_occupied event
+	// for the channel "test-webhook") to url, an endpoint of the app, and
+	// reports the attempt: status, latency and error.
+	TestWebhook(ctx context.Context, appID, url string) (WebhookDelivery, error)
+}
+
+// webhooksPage is the app's webhook page: recent deliveries, endpoint
+// health and the test button.
+type webhooksPage struct {
+	App        *tenants.App
+	Endpoints  []tenants.Webhook
+	Health     map[string]WebhookEndpoint
+	Deliveries []WebhookDelivery
+	// HasLog is false when no attempt log is wired.
+	HasLog    bool
+	CanTest   bool
+	Test      *WebhookDelivery // the result of the test just sent
+	TestedURL string
+}
+
+func (u *UI) webhooksPage(w http.ResponseWriter, q *uiRequest) {
+	u.renderWebhooks(w, q, http.StatusOK, page{Notice: notice(q)}, nil, "")
+}
+
+func (u *UI) renderWebhooks(w http.ResponseWriter, q *uiRequest, status int, p page, test *WebhookDelivery, tested string) {
+	app, err := u.store.TenantApp(q.ctx(), q.tenant.ID, q.r.PathValue("app_id"))
+	if err != nil {
+		u.storeError(w, q, err)
+		return
+	}
+	d := &webhooksPage{App: app, Endpoints: app.Webhooks, Health: map[string]WebhookEndpoint{}, Test: test, TestedURL: tested,
+		CanTest: q.user.Role.CanWrite() && u.opts.WebhookTester != nil && len(app.Webhooks) > 0}
+	if u.opts.Deliveries != nil {
+		d.HasLog = true
+		ds, es, err := u.opts.Deliveries.WebhookDeliveries(q.ctx(), app.ID, maxDeliveries)
+		if err != nil {
+			u.log.Error("dashboard: webhook deliveries", "app_id", app.ID, "err", err)
+			p.Error = "Recent deliveries could not be read; try again."
+		}
+		d.Deliveries = ds
+		for _, e := range es {
+			d.Health[e.URL] = e
+		}
+	}
+	p.Title, p.Nav, p.Tab, p.Data = "Webhooks · "+app.Name, "apps", "webhooks", d
+	p.AppID, p.AppName = app.ID, app.Name
+	u.render(w, q, status, "webhooks", p)
+}
+
+// testWebhook sends a test webhook to one of the app's endpoints. Only
+// configured URLs may be chosen: the button must not become a way to
+// make the server call any address.
+func (u *UI) testWebhook(w http.ResponseWriter, q *uiRequest) {
+	app, err := u.store.TenantApp(q.ctx(), q.tenant.ID, q.r.PathValue("app_id"))
+	if err != nil {
+		u.storeError(w, q, err)
+		return
+	}
+	if u.opts.WebhookTester == nil {
+		u.renderWebhooks(w, q, http.StatusServiceUnavailable, page{Error: "Test webhooks are not available on this server."}, nil, "")
+		return
+	}
+	target := q.r.PostForm.Get("url")
+	if !slices.ContainsFunc(app.Webhooks, func(h tenants.Webhook) bool { return h.URL == target }) {
+		u.renderWebhooks(w, q, http.StatusBadRequest, page{Field: "url", Error: "Choose one of the app's webhook URLs."}, nil, "")
+		return
+	}
+	res, err := u.opts.WebhookTester.TestWebhook(q.ctx(), app.ID, target)
+	if err != nil {
+		u.log.Error("dashboard: test webhook", "app_id", app.ID, "err", err)
+		u.renderWebhooks(w, q, http.StatusInternalServerError, page{Error: "The test webhook could not be sent; it has been logged."}, nil, target)
+		return
+	}
+	u.log.Info("dashboard test webhook", "app_id", app.ID, "status", res.Status, "actor", q.actor())
+	p := page{Notice: "Test webhook sent: the receiver answered " + strconv.Itoa(res.Status) + "."}
+	if res.Error != "" {
+		p = page{Error: "Test webhook failed: " + res.Error}
+	}
+	u.renderWebhooks(w, q, http.StatusOK, p, &res, target)
 }

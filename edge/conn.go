@@ -112,6 +112,7 @@ func (e *events) OnOpen(ws *gws.Conn) {
 	}
 	c.am.connections.Inc()
 	c.sendNow(textFrame(protocol.ConnectionEstablished(c.socketID, int(s.opts.ActivityTimeout/time.Second))))
+	c.socketActivity(activityConnected, "", "")
 }
 
 func (e *events) OnClose(ws *gws.Conn, _ error) {
@@ -129,6 +130,7 @@ func (e *events) OnClose(ws *gws.Conn, _ error) {
 	c.signOut()
 	c.am.connections.Dec()
 	s.unregister(c)
+	c.socketActivity(activityDisconnected, "", "")
 }
 
 func (e *events) OnPing(ws *gws.Conn, payload []byte) {

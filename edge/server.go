@@ -76,6 +76,9 @@ type Options struct {
 	// client_event, cache_miss and subscription_count events of apps
 	// whose webhooks ask for them; nil turns webhooks off.
 	Webhooks Webhooks
+	// Activity receives what the dashboard's debug console shows of
+	// watched apps; nil turns it off.
+	Activity Activity
 }
 
 func (o Options) withDefaults() Options {

@@ -134,6 +134,7 @@ func (c *conn) subscribe(data json.RawMessage) {
 	}
 	c.subs[ch] = sub
 	c.am.subscriptions.Inc()
+	c.socketActivity(activitySubscribed, ch, sub.userID)
 	if c.srv.hub.add(sub, frames) {
 		if err := c.srv.opts.Bus.Listen(ctx, app.ID, ch); err != nil {
 			c.srv.log.Error("subscribe: bus listen", "app_id", app.ID, "channel", ch, "err", err)
@@ -310,6 +311,7 @@ func (c *conn) unsubscribe(data json.RawMessage) {
 func (c *conn) leave(sub *subscription, disconnect bool) {
 	delete(c.subs, sub.channel)
 	c.am.subscriptions.Dec()
+	c.socketActivity(activityUnsubscribed, sub.channel, sub.userID)
 	ctx, appID, ch := c.srv.ctx, c.app.ID, sub.channel
 	if c.srv.hub.remove(sub) {
 		if err := c.srv.opts.Bus.Ignore(ctx, appID, ch); err != nil {

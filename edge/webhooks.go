@@ -3,6 +3,8 @@ package edge
 import (
 	"encoding/json"
 
+	"github.com/switchboard-rt/switchboard/bus"
+
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -45,12 +47,18 @@ func (c *conn) webhookApp() *tenants.App {
 // channelWebhook emits an event that carries only the channel
 // (occupied, vacated, cache_miss).
 func (s *Server) channelWebhook(app *tenants.App, name, channel string) {
+	if s.watched(app.ID) {
+		s.opts.Activity.Emit(app.ID, bus.Activity{Type: name, Channel: channel})
+	}
 	if s.wantsWebhook(app, name) {
 		s.opts.Webhooks.Notify(app, protocol.WebhookEvent{Name: name, Channel: channel})
 	}
 }
 
 func (s *Server) memberWebhook(app *tenants.App, name, channel, userID string) {
+	if s.watched(app.ID) {
+		s.opts.Activity.Emit(app.ID, bus.Activity{Type: name, Channel: channel, UserID: userID})
+	}
 	if s.wantsWebhook(app, name) {
 		s.opts.Webhooks.Notify(app, protocol.WebhookEvent{Name: name, Channel: channel, UserID: userID})
 	}
@@ -67,6 +75,10 @@ func (s *Server) subscriptionCountWebhook(app *tenants.App, channel string, n in
 // as its JSON text.
 func (c *conn) clientEventWebhook(f protocol.ClientFrame, userID string) {
 	app := c.webhookApp()
+	if c.srv.watched(app.ID) {
+		c.srv.opts.Activity.Emit(app.ID, bus.Activity{Type: protocol.WebhookClientEvent, SocketID: c.socketID,
+			Channel: f.Channel, Event: f.Event, UserID: userID, Data: string(f.Data)})
+	}
 	if !c.srv.wantsWebhook(app, protocol.WebhookClientEvent) {
 		return
 	}

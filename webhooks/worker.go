@@ -263,7 +263,7 @@ func (w *Worker) handle(ctx context.Context, j Job) {
 	case <-ctx.Done():
 		return
 	}
-	err := w.attempt(ctx, j)
+	_, err := w.attempt(ctx, j)
 	<-s
 	if ctx.Err() != nil {
 		return // shutting down: leave the job for another consumer
@@ -308,7 +308,16 @@ func (w *Worker) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-func (w *Worker) attempt(ctx context.Context, j Job) error {
+// Test sends p to url once, now, signed with the app's primary key like
+// every delivery and through the same address guard (untrusted URLs may
+// not reach private addresses), and records the attempt in the log. It
+// is the dashboard's "send test webhook": no retry, no queue.
+func (w *Worker) Test(ctx context.Context, appID, url string, trusted bool, p Payload) Attempt {
+	rec, _ := w.attempt(ctx, Job{AppID: appID, URL: url, Trusted: trusted, Payload: p})
+	return rec
+}
+
+func (w *Worker) attempt(ctx context.Context, j Job) (Attempt, error) {
 	start := time.Now()
 	rec := Attempt{AppID: j.AppID, URL: j.URL, Attempt: j.Attempt + 1, Time: start, Events: len(j.Payload.Events)}
 	rec.Names = make([]string, len(j.Payload.Events))
@@ -329,7 +338,7 @@ func (w *Worker) attempt(ctx context.Context, j Job) error {
 			w.o.Log.Warn("webhooks: record attempt", "app_id", j.AppID, "err", rerr)
 		}
 	}
-	return err
+	return rec, err
 }
 
 func (w *Worker) send(ctx context.Context, j Job, rec *Attempt) error {

@@ -118,7 +118,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, reg, log)
+	feed, detachFeed := newActivityFeed(bb, nodeID, log) // the dashboard's debug console (activity.go)
+	defer detachFeed()
+	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, feed, reg, log)
 	if err != nil {
 		return err
 	}
@@ -141,13 +143,15 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		PresenceGrace:            orDisabled(cfg.PresenceGrace),
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
 		History:                  bb.history,
+		Activity:                 feed,
 	}
 	if enqueueHooks { // a nil *Notifier must not become a non-nil interface
 		edgeOpts.Webhooks = hooks.notifier
 	}
+	publisher := activityPublisher{&bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL}, feed}
 	apiOpts := restapi.Options{
 		Apps:            dir,
-		Publisher:       &bus.Publisher{Bus: bb.bus, State: state, CacheTTL: cfg.CacheTTL},
+		Publisher:       publisher,
 		State:           state,
 		History:         bb.history,
 		Logger:          log.With("component", "api"),
@@ -178,7 +182,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}, "/api/v1/")
 	mux.handle(roleControl, func() http.Handler {
 		return dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
-			AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
+			AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL,
+			Activity: feed, Publisher: consolePublisher{publisher, dir}, Deliveries: deliveriesView{hooks.attempts},
+			WebhookTester: webhookTester{worker: hooks.worker, apps: dir, trusted: hooks.trusted}})
 	}, "/dashboard/", "/dashboard") // the latter redirects to /dashboard/
 	if cfg.Roles.has(roleControl) {
 		if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
@@ -222,6 +228,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	if cert != nil {
 		main.ln = tlsListener(main.ln, cert)
 	}
+	main.srv.RegisterOnShutdown(feed.Close) // open console streams end instead of holding up the drain
 	servers := []*listener{main}
 	closeAll := func() {
 		for _, l := range servers {
@@ -280,6 +287,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		g.Go(func() error { return liveness.Run(sweepCtx) })
 	}
 	stopHooks := hooks.start(g, deliverHooks)
+	g.Go(func() error { return feed.Run(sweepCtx) })
 
 	g.Go(func() error {
 		<-gctx.Done()

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/switchboard-rt/switchboard/activity"
 	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/tenants"
 	"github.com/switchboard-rt/switchboard/webhooks"
@@ -28,6 +29,8 @@ type webhookPipeline struct {
 	queue    webhooks.Queue
 	attempts webhooks.AttemptLog
 	durable  bool // jobs outlive this process
+	// trusted says whether an app's webhook URL is the operator's.
+	trusted func(app *tenants.App, url string) bool
 }
 
 // openWebhooks builds the pipeline; start runs it. fileApps are the apps
@@ -35,7 +38,7 @@ type webhookPipeline struct {
 // trusted to reach private addresses; any other URL only with
 // --webhooks-allow-private.
 func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *tenants.Directory, fileApps []*tenants.App,
-	reg prometheus.Registerer, log *slog.Logger) (*webhookPipeline, error) {
+	feed *activity.Feed, reg prometheus.Registerer, log *slog.Logger) (*webhookPipeline, error) {
 	p := &webhookPipeline{}
 	if bb.rdb != nil {
 		q, err := redisqueue.New(ctx, bb.rdb, redisqueue.Options{Prefix: cfg.RedisPrefix, ClaimIdle: cfg.WebhooksClaimAfter})
@@ -48,6 +51,7 @@ func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *te
 		p.queue = webhooks.NewMemoryQueue(0)
 		p.attempts = webhooks.NewAttempts(100)
 	}
+	p.attempts = activityAttempts{p.attempts, feed} // webhook calls show in the debug console
 	operator := map[string]map[string]bool{}
 	for _, a := range fileApps {
 		for _, w := range a.Webhooks {
@@ -58,9 +62,9 @@ func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *te
 		}
 	}
 	wlog := log.With("component", "webhooks")
+	p.trusted = func(app *tenants.App, url string) bool { return operator[app.ID][url] }
 	p.notifier = webhooks.NewNotifier(webhooks.NotifierOptions{
-		Queue: p.queue, Log: wlog, Registry: reg,
-		Trusted: func(app *tenants.App, url string) bool { return operator[app.ID][url] },
+		Queue: p.queue, Log: wlog, Registry: reg, Trusted: p.trusted,
 	})
 	p.worker = webhooks.NewWorker(webhooks.WorkerOptions{
 		Queue: p.queue, Apps: apps, Consumer: consumerName(), AllowPrivate: cfg.WebhooksAllowPrivate,
