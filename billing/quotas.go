@@ -35,6 +35,9 @@ func (e *QuotaError) Error() string {
 
 func (e *QuotaError) Unwrap() error { return ErrOverQuota }
 
+// QuotaName names the quota, for API bodies ({"code": "max_messages_per_day"}).
+func (e *QuotaError) QuotaName() string { return e.Quota }
+
 // Notification is a quota warning for a tenant: one app reached Percent
 // (80 or 100) of a quota in a period.
 type Notification struct {

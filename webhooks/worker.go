@@ -47,6 +47,15 @@ type WorkerOptions struct {
 	Log          *slog.Logger
 	Registry     prometheus.Registerer
 	Attempts     AttemptLog // where attempts are recorded; a new in-memory ring of 100 per app if nil
+	// Usage counts every request sent (retries included) for billing;
+	// nil counts none.
+	Usage CallMeter
+}
+
+// CallMeter counts webhook calls per app (billing.Meter, wired in
+// cmd/switchboard); it must not block.
+type CallMeter interface {
+	WebhookCall(appID string)
 }
 
 // Worker delivers jobs from the queue: at-least-once, signed, retried with
@@ -347,6 +356,9 @@ func (w *Worker) send(ctx context.Context, j Job, rec *Attempt) error {
 	c := w.guarded
 	if j.Trusted {
 		c = w.trusted
+	}
+	if w.o.Usage != nil {
+		w.o.Usage.WebhookCall(j.AppID)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
