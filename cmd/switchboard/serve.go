@@ -117,7 +117,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, reg, log)
+	bill, err := openBilling(ctx, cfg, cp, bb, nodeName(nodeID), log)
+	if err != nil {
+		return err
+	}
+	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, reg, log, bill.usage)
 	if err != nil {
 		return err
 	}
@@ -133,6 +137,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
 		Webhooks:                 hooks.notifier,
 		History:                  bb.history,
+		Usage:                    bill.usage,
 	}
 	apiOpts := restapi.Options{
 		Apps:            dir,
@@ -143,6 +148,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		TimestampWindow: cfg.TimestampWindow,
 		MaxBodyBytes:    cfg.MaxRequestBytes,
 		KeyUsed:         dir.KeyUsed,
+		Usage:           bill.usage,
 	}
 	if bb.connections != nil { // nil *State must not become a non-nil interface
 		edgeOpts.Connections = bb.connections
@@ -159,7 +165,10 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/apps/", api.Handler())
 	mux.Handle("/api/v1/", dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
-		Webhooks: deliveriesView{hooks.attempts}}))
+		Webhooks: deliveriesView{hooks.attempts}, Usage: usageView{bill}, BillingContacts: contactsView{bill.contacts.contacts}}))
+	if h := bill.webhookHandler(); h != nil {
+		mux.Handle("POST "+StripeWebhookPath, h)
+	}
 	ui := dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
 		AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL})
 	mux.Handle("/dashboard/", ui)
@@ -261,6 +270,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		g.Go(func() error { return liveness.Run(sweepCtx) })
 	}
 	stopHooks := hooks.start(g)
+	stopBilling := bill.start(g)
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -295,6 +305,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		if err := <-shutdownErr; err != nil && !errors.Is(err, net.ErrClosed) {
 			_ = main.srv.Close()
 		}
+		// Last: every socket, API request and webhook call is counted by
+		// now; the final flush (and rollup) gets a few seconds of its own.
+		bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		stopBilling(bctx)
+		bcancel()
 		log.Info("stopped")
 		return nil
 	})
