@@ -13,13 +13,18 @@ import (
 	"github.com/switchboard-rt/switchboard/protocol"
 )
 
+// counts is what the edge metered.
+type counts struct {
+	delivered, published, fanouts int
+	open, connected               int
+}
+
 // usage records what the edge meters, as billing.Meter would count it,
 // and refuses messages once over is set.
 type usage struct {
-	mu                            sync.Mutex
-	delivered, published, fanouts int
-	open, connected               int
-	over                          bool
+	mu sync.Mutex
+	counts
+	over bool
 }
 
 func (u *usage) Delivered(_ string, n int) {
@@ -40,10 +45,10 @@ func (u *usage) AllowMessages(string, int64) error {
 	return nil
 }
 
-func (u *usage) snapshot() usage {
+func (u *usage) snapshot() counts {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return usage{delivered: u.delivered, published: u.published, fanouts: u.fanouts, open: u.open, connected: u.connected}
+	return u.counts
 }
 
 func TestUsageMetering(t *testing.T) {
