@@ -5,7 +5,9 @@
 // then the hourly rollup read back through the management API to the
 // message; a hard-capped plan refusing publishes (403
 // max_messages_per_day), client events (pusher:error 4303) and the
-// socket past max_connections (4004); a soft-capped plan serving on and
+// socket past max_connections (4004); a node killed between flushes
+// losing only its unflushed counts, a drained one flushing them; a
+// soft-capped plan serving on and
 // showing overage; a Stripe invoice.payment_failed webhook making the
 // tenant past_due, suspended after the grace period (4003, 403
 // tenant_suspended), and invoice.paid restoring it.
@@ -145,7 +147,8 @@ describe('billing on two nodes (Redis + PostgreSQL + stripe-mock)', { skip }, ()
   let db;
   let mock;
   let nodes = [];
-  let meter; let hard; let soft;
+  let meter; let hard; let soft; let crash;
+  let args;
 
   before(async () => {
     const name = 'sb_e2e_' + crypto.randomBytes(6).toString('hex');
@@ -156,12 +159,13 @@ describe('billing on two nodes (Redis + PostgreSQL + stripe-mock)', { skip }, ()
     meter = await tenantWithApp(db, 'Meter', 'unlimited');
     hard = await tenantWithApp(db, 'Hard', 'free');
     soft = await tenantWithApp(db, 'Soft', 'pro');
+    crash = await tenantWithApp(db, 'Crash', 'unlimited');
 
     const mockPort = await freePort();
     mock = spawn(mockBin, ['-http-addr', `127.0.0.1:${mockPort}`], { stdio: 'ignore' });
     const plans = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-e2e-plans-')), 'plans.json');
     fs.writeFileSync(plans, JSON.stringify(PLANS));
-    const args = [
+    args = [
       '--database-url', db.url, '--secret-key', SECRET_KEY,
       '--redis-url', 'redis://127.0.0.1:6379/0', '--redis-prefix', prefix,
       '--plans-file', plans,
@@ -215,6 +219,40 @@ describe('billing on two nodes (Redis + PostgreSQL + stripe-mock)', { skip }, ()
     const csv = await manage(a, meter, 'GET', '/api/v1/usage?format=csv');
     assert.match(csv.text, new RegExp(`,${meter.app.id},${published + delivered},${published},${delivered},`));
     closeAll();
+  }));
+
+  it('a node killed between flushes loses only what it counted since its last flush; a drained node flushes the rest', withServerLogs(async () => {
+    const [a] = nodes;
+    const usage = async () => sum((await manage(a, crash, 'GET', `/api/v1/apps/${crash.app.id}/usage`)).json.usage);
+    // A node that never flushes on its own (1 h), so everything it
+    // counts is "since its last flush".
+    const slow = () => start({ args: [...args, '--usage-flush-interval', '1h'] });
+
+    const killed = await slow();
+    let ch = await subscribed(client(killed, crash.app).subscribe('crash'));
+    let got = record(ch, 'ev');
+    for (let i = 0; i < 5; i++) assert.equal((await outcome(backend(killed, crash.app).trigger('crash', 'ev', { i }))).status, 200);
+    // Two more through a normal node: published there (flushed), delivered
+    // on the slow one (not flushed).
+    for (let i = 0; i < 2; i++) assert.equal((await outcome(backend(a, crash.app).trigger('crash', 'ev', { i }))).status, 200);
+    await waitFor(got, 7);
+    closeAll();
+    await killed.stop('SIGKILL');
+    await until('the normal node\'s 2 publishes rolled up', async () => (await usage()).messages === 2, 15000);
+    await sleep(700); // a few more flushes and rollups: nothing of the killed node's appears
+    assert.deepEqual(await usage(), { messages: 2, published: 2, delivered: 0 },
+      'the killed node lost exactly what it had not flushed: its 5 publishes and 7 deliveries');
+
+    const drained = await slow();
+    ch = await subscribed(client(drained, crash.app).subscribe('crash'));
+    got = record(ch, 'ev');
+    for (let i = 0; i < 3; i++) assert.equal((await outcome(backend(drained, crash.app).trigger('crash', 'ev', { i }))).status, 200);
+    await waitFor(got, 3);
+    closeAll();
+    await drained.stop('SIGTERM');
+    // The drain flushed once more and rolled it up: 3 published + 3 delivered.
+    await until('the drained node\'s usage rolled up', async () => (await usage()).messages === 8, 15000);
+    assert.deepEqual(await usage(), { messages: 8, published: 5, delivered: 3 });
   }));
 
   it('a hard-capped plan: 403 max_messages_per_day at the SDK, pusher:error 4303 for a client event, 4004 past max_connections', withServerLogs(async () => {
