@@ -357,10 +357,12 @@ func (w *Worker) send(ctx context.Context, j Job, rec *Attempt) error {
 	if j.Trusted {
 		c = w.trusted
 	}
-	if w.o.Usage != nil {
+	resp, err := c.Do(req)
+	if w.o.Usage != nil && !errors.Is(err, errPrivate) {
+		// Billed per request sent, answered or not; one refused by the
+		// address check never left.
 		w.o.Usage.WebhookCall(j.AppID)
 	}
-	resp, err := c.Do(req)
 	if err != nil {
 		if errors.Is(err, errPrivate) {
 			return errPrivate
