@@ -249,3 +249,20 @@ func (b *Billing) SubscribeAll(ctx context.Context) (int, error) {
 	}
 	return n, errors.Join(errs...)
 }
+
+// PortalURL opens a Stripe customer-portal session for the tenant's
+// customer and returns its short-lived URL; tenants.ErrNotFound when the
+// tenant has no Stripe customer.
+func (b *Billing) PortalURL(ctx context.Context, tenantID string) (string, error) {
+	a, err := b.accounts.Account(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	p := &stripe.BillingPortalSessionParams{Customer: stripe.String(a.CustomerID)}
+	p.Context = ctx
+	s, err := b.api.BillingPortalSessions.New(p)
+	if err != nil {
+		return "", fmt.Errorf("stripebilling: portal session for %s: %w", tenantID, err)
+	}
+	return s.URL, nil
+}

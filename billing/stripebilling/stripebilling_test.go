@@ -2,6 +2,7 @@ package stripebilling_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -98,6 +99,12 @@ func TestSubscribeAndReportUsage(t *testing.T) {
 	h := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	if err := b.ReportUsage(ctx, tn.ID, h, 12345); err != nil {
 		t.Fatal(err)
+	}
+	if u, err := b.PortalURL(ctx, tn.ID); err != nil || !strings.HasPrefix(u, "https://") {
+		t.Fatalf("portal url %q %v", u, err)
+	}
+	if _, err := b.PortalURL(ctx, "nobody"); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("portal of a tenant without a customer: %v", err)
 	}
 	if err := b.ReportUsage(ctx, "nobody", h, 1); err == nil {
 		t.Fatal("usage of a tenant without an account was reported")

@@ -296,6 +296,18 @@ func (v usageView) Billing(ctx context.Context, tenantID string) (dashboard.Bill
 	} else if err != nil && !errors.Is(err, tenants.ErrNotFound) {
 		return st, err
 	}
+	if v.b.stripe != nil {
+		// A fresh session per request (Stripe's are short-lived); Stripe
+		// slow or down leaves the link out rather than failing the answer.
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		u, err := v.b.stripe.PortalURL(pctx, tenantID)
+		cancel()
+		if err == nil {
+			st.PortalURL = u
+		} else if !errors.Is(err, tenants.ErrNotFound) {
+			v.b.log.Warn("billing: Stripe portal link", "tenant_id", tenantID, "err", err)
+		}
+	}
 	ns, err := v.b.notes.Notifications(ctx, tenantID, 50)
 	if err != nil {
 		return st, err

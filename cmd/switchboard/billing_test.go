@@ -369,7 +369,8 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 		customer = a.CustomerID
 		return nil
 	})
-	if _, body := manage(t, addr1, token, "GET", "/api/v1/billing", ""); !strings.Contains(body, `"billing_enabled":true`) || !strings.Contains(body, `"plan_id":"pro"`) {
+	if _, body := manage(t, addr1, token, "GET", "/api/v1/billing", ""); !strings.Contains(body, `"billing_enabled":true`) || !strings.Contains(body, `"plan_id":"pro"`) ||
+		!strings.Contains(body, `"portal_url":"https://`) {
 		t.Fatalf("billing: %s", body)
 	}
 
