@@ -8,7 +8,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v2"
 
 	"github.com/switchboard-rt/switchboard/billing"
 	"github.com/switchboard-rt/switchboard/tenants"
@@ -35,7 +39,7 @@ func (c *billingConfig) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "usage-flush-interval", 5*time.Second, "how often a node moves its usage counts to the shared counters (Redis, or memory): a crashed node loses at most this much of its metering")
 	fs.DurationVar(&c.RollupInterval, "usage-rollup-interval", time.Minute, "with --database-url: how often usage is rolled up into PostgreSQL per app per hour and day (one node at a time)")
 	fs.DurationVar(&c.QuotaRefresh, "quota-refresh-interval", 5*time.Second, "how often each node rereads plans and the day's shared message counts; a plan change limits messages within this")
-	fs.StringVar(&c.PlansFile, "plans-file", "", "JSON file with the plans (limits, soft or hard cap, Stripe prices), written into the store at start-up; without it the default plans free, startup, pro and unlimited are added where missing")
+	fs.StringVar(&c.PlansFile, "plans-file", "", "JSON (or .yaml) file with the plans (limits, soft or hard cap, Stripe prices), written into the store at start-up; without it the default plans free, startup, pro and unlimited are added where missing")
 	fs.StringVar(&c.StripeKey, "stripe-key", "", "Stripe secret key: tenants get a Stripe customer and subscription and usage is reported as Billing Meter events; empty: billing off, plans still limit usage")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", "", "Stripe API address instead of https://api.stripe.com (stripe-mock in tests)")
 	fs.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", "", "signing secret (whsec_…) of the Stripe webhook endpoint POST /billing/stripe/webhook; without it the endpoint is not mounted")
@@ -90,28 +94,36 @@ type configuredPlan struct {
 
 // planEntry is the JSON of one plan; limits left out are unlimited (-1).
 type planEntry struct {
-	ID                 string               `json:"id"`
-	Name               string               `json:"name"`
-	MaxApps            *int                 `json:"max_apps"`
-	MaxConnections     *int                 `json:"max_connections"`
-	MaxMessagesPerDay  *int64               `json:"max_messages_per_day"`
-	MaxPresenceMembers *int                 `json:"max_presence_members"`
-	MaxPayloadKB       *float64             `json:"max_payload_kb"`
-	Billing            *billing.PlanBilling `json:"billing"`
+	ID                 string               `json:"id" yaml:"id"`
+	Name               string               `json:"name" yaml:"name"`
+	MaxApps            *int                 `json:"max_apps" yaml:"max_apps"`
+	MaxConnections     *int                 `json:"max_connections" yaml:"max_connections"`
+	MaxMessagesPerDay  *int64               `json:"max_messages_per_day" yaml:"max_messages_per_day"`
+	MaxPresenceMembers *int                 `json:"max_presence_members" yaml:"max_presence_members"`
+	MaxPayloadKB       *float64             `json:"max_payload_kb" yaml:"max_payload_kb"`
+	Billing            *billing.PlanBilling `json:"billing" yaml:"billing"`
 }
 
-// loadPlansFile reads --plans-file: a JSON array of plans. Every error
-// names the flag and, where it can, the plan and field.
+// loadPlansFile reads --plans-file: a JSON array of plans, or the same
+// in YAML when the file is named .yaml or .yml. Unknown fields are
+// errors. Every error names the flag and, where it can, the plan and
+// field.
 func loadPlansFile(path string) ([]configuredPlan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--plans-file: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var entries []planEntry
-	if err := dec.Decode(&entries); err != nil {
-		return nil, fmt.Errorf("--plans-file: %s: not a JSON array of plans: %w", path, err)
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".yaml" || ext == ".yml" {
+		if err := yaml.UnmarshalStrict(b, &entries); err != nil {
+			return nil, fmt.Errorf("--plans-file: %s: not a YAML list of plans: %w", path, err)
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&entries); err != nil {
+			return nil, fmt.Errorf("--plans-file: %s: not a JSON array of plans: %w", path, err)
+		}
 	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("--plans-file: %s lists no plans", path)

@@ -231,6 +231,31 @@ func TestBillingEmbeddedMode(t *testing.T) {
 	}
 }
 
+func TestPlansFileYAML(t *testing.T) {
+	f := writeFile(t, "plans.yaml", `
+- id: team
+  name: Team
+  max_connections: 50
+  max_messages_per_day: 1000
+  billing:
+    soft_cap: true
+    stripe_price_id: price_team
+`)
+	plans, err := loadPlansFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plans[0]
+	if len(plans) != 1 || p.Plan.ID != "team" || p.Plan.MaxConnections != 50 || p.Plan.MaxMessagesPerDay != 1000 ||
+		p.Plan.MaxApps != -1 || !p.Billing.SoftCap || p.Billing.StripePriceID != "price_team" {
+		t.Fatalf("%+v %+v", p.Plan, p.Billing)
+	}
+	typo := writeFile(t, "typo.yml", "- id: x\n  name: X\n  max_conections: 5\n")
+	if _, err := loadPlansFile(typo); err == nil || !strings.Contains(err.Error(), "max_conections") {
+		t.Fatalf("typo: %v", err)
+	}
+}
+
 func TestBillingFlagErrors(t *testing.T) {
 	badPlans := writeFile(t, "plans.json", `[{"id":"x","name":"X","max_connections":-5}]`)
 	typo := writeFile(t, "typo.json", `[{"id":"x","name":"X","max_mesages_per_day":5}]`)
