@@ -123,6 +123,11 @@ func (b *Billing) Subscribe(ctx context.Context, tenantID string) (billing.Accou
 	if err != nil {
 		return billing.Account{}, fmt.Errorf("stripebilling: subscription for %s: %w", t.ID, err)
 	}
+	// Another node may have subscribed the tenant meanwhile (and a
+	// webhook may have marked it past_due since): keep what is stored.
+	if existing, err := b.accounts.Account(ctx, t.ID); err == nil {
+		return existing, nil
+	}
 	a := billing.Account{TenantID: t.ID, CustomerID: cus.ID, SubscriptionID: sub.ID}
 	if err := b.accounts.PutAccount(ctx, a); err != nil {
 		return billing.Account{}, err

@@ -44,7 +44,9 @@ func stripeMock(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "-http-addr", addr)
+	// -https-addr too: stripe-mock otherwise also binds :12112, and a
+	// second one running at the same time (another package's tests) exits.
+	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

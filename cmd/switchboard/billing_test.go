@@ -303,7 +303,9 @@ func stripeMock(t *testing.T) string {
 		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "-http-addr", addr)
+	// -https-addr too: stripe-mock otherwise also binds :12112, and a
+	// second one running at the same time (another package's tests) exits.
+	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -369,8 +371,17 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 		"--usage-flush-interval", "50ms", "--usage-rollup-interval", "50ms", "--quota-refresh-interval", "50ms",
 		"--stripe-key", "sk_test_123", "--stripe-api-base", mock, "--stripe-webhook-secret", "whsec_test",
 		"--billing-grace-period", "400ms"}, dbf...)
-	addr1, _, _ := startServe(t, args...)
-	addr2, _, _ := startServe(t, args...)
+	addr1, logs1, _ := startServe(t, args...)
+	addr2, logs2, _ := startServe(t, args...)
+	billingLogs := func() string {
+		var out []string
+		for _, l := range strings.Split(logs1.String()+logs2.String(), "\n") {
+			if strings.Contains(l, "component=billing") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
 
 	keys, err := pgstore.ParseKeyring(key, nil)
 	if err != nil {
@@ -441,7 +452,7 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 	eventually(t, 10*time.Second, func() error {
 		_, body := manage(t, addr2, token, "GET", "/api/v1/billing", "")
 		if !strings.Contains(body, `"status":"suspended"`) {
-			return fmt.Errorf("billing: %s", body)
+			return fmt.Errorf("billing: %s\nnodes' billing log:\n%s", body, billingLogs())
 		}
 		return nil
 	})
