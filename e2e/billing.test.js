@@ -162,7 +162,9 @@ describe('billing on two nodes (Redis + PostgreSQL + stripe-mock)', { skip }, ()
     crash = await tenantWithApp(db, 'Crash', 'unlimited');
 
     const mockPort = await freePort();
-    mock = spawn(mockBin, ['-http-addr', `127.0.0.1:${mockPort}`], { stdio: 'ignore' });
+    // Its HTTPS listener on a port of its own: by default it takes :12112,
+    // which another stripe-mock (a Go test running at the same time) holds.
+    mock = spawn(mockBin, ['-http-addr', `127.0.0.1:${mockPort}`, '-https-addr', '127.0.0.1:0'], { stdio: 'ignore' });
     const plans = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sb-e2e-plans-')), 'plans.json');
     fs.writeFileSync(plans, JSON.stringify(PLANS));
     args = [
