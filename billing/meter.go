@@ -63,6 +63,10 @@ type counters struct {
 	// counters; with published+delivered it is the local view Quotas
 	// adds to the shared one. Only the Flusher writes it.
 	inFlight atomic.Int64
+	// settled is messages the shared counters took since Quotas last read
+	// them: without it the quota check missed a flushed batch until the
+	// next refresh (up to one refresh interval of traffic let through).
+	settled atomic.Int64
 }
 
 // Meter counts usage per app on this node. Every method is safe for
@@ -235,11 +239,29 @@ func (m *Meter) Unflushed(appID string) int64 {
 	return 0
 }
 
+// local is what Quotas add to the shared count they last read: the
+// unflushed messages and those flushed since that read.
+func (m *Meter) local(appID string) int64 {
+	if c, ok := m.lookup(appID); ok {
+		return c.published.Load() + c.delivered.Load() + c.inFlight.Load() + c.settled.Load()
+	}
+	return 0
+}
+
+// resetSettled forgets the settled messages: Quotas call it just before
+// reading the shared counters, which hold them.
+func (m *Meter) resetSettled(appID string) {
+	if c, ok := m.lookup(appID); ok {
+		c.settled.Store(0)
+	}
+}
+
 // settle ends a drain: the shared counters took the deltas (or the
 // flush gave up on them, and they are lost as the error bound allows).
 func (m *Meter) settle(ds []Delta) {
 	for _, d := range ds {
 		if c, ok := m.lookup(d.AppID); ok {
+			c.settled.Add(d.Messages())
 			c.inFlight.Add(-d.Messages())
 		}
 	}

@@ -35,6 +35,9 @@ func (e *QuotaError) Error() string {
 
 func (e *QuotaError) Unwrap() error { return ErrOverQuota }
 
+// QuotaName names the quota, for API bodies ({"code": "max_messages_per_day"}).
+func (e *QuotaError) QuotaName() string { return e.Quota }
+
 // Notification is a quota warning for a tenant: one app reached Percent
 // (80 or 100) of a quota in a period.
 type Notification struct {
@@ -124,7 +127,7 @@ func (q *Quotas) AllowMessages(appID string, n int64) error {
 	if limit == tenants.Unlimited || a.soft.Load() {
 		return nil
 	}
-	used := q.meter.Unflushed(appID)
+	used := q.meter.local(appID)
 	if a.day.Load() == DayOf(q.now()).Unix() {
 		used += a.shared.Load()
 	}
@@ -138,9 +141,9 @@ func (q *Quotas) AllowMessages(appID string, n int64) error {
 func (q *Quotas) Used(appID string) (used, limit int64) {
 	a, ok := (*q.state.Load())[appID]
 	if !ok {
-		return q.meter.Unflushed(appID), tenants.Unlimited
+		return q.meter.local(appID), tenants.Unlimited
 	}
-	used = q.meter.Unflushed(appID)
+	used = q.meter.local(appID)
 	if a.day.Load() == DayOf(q.now()).Unix() {
 		used += a.shared.Load()
 	}
@@ -196,6 +199,9 @@ func (q *Quotas) Refresh(ctx context.Context) error {
 			}
 			plans[t.PlanID] = p
 		}
+		// Batches settled from here on are counted by the meter until the
+		// next refresh; those settled before are in what is read next.
+		q.meter.resetSettled(appID)
 		shared, err := q.counters.Messages(ctx, appID, day, day.Add(24*time.Hour))
 		if err != nil {
 			errs = append(errs, err)
@@ -235,7 +241,7 @@ func (q *Quotas) warn(ctx context.Context, a *appQuota, appID string, day, now t
 	if limit <= 0 || q.notifier == nil {
 		return nil
 	}
-	used := a.shared.Load() + q.meter.Unflushed(appID)
+	used := a.shared.Load() + q.meter.local(appID)
 	for _, pct := range []int{80, 100} {
 		if used*100 < limit*int64(pct) {
 			break

@@ -144,3 +144,30 @@ func BenchmarkQuotasAllowMessages(b *testing.B) {
 		}
 	}
 }
+
+// TestQuotasSeeAFlushBeforeTheNextRefresh: a batch the flusher hands to
+// the shared counters between two refreshes is still counted: neither
+// the meter's unflushed count nor the last refresh holds it, and the
+// check used to let up to a refresh interval of traffic past the cap.
+func TestQuotasSeeAFlushBeforeTheNextRefresh(t *testing.T) {
+	ctx := context.Background()
+	q, m, f, _, _, _ := quotaSetup(t, QuotaOptions{})
+	m.Published("a", 1)
+	if err := q.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Delivered("a", 99)
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.AllowMessages("a", 1); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("100 of 100 flushed after the refresh, 1 more: %v", err)
+	}
+	// The refresh reads them from the shared counters instead, once.
+	if err := q.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := q.Used("a"); used != 100 {
+		t.Fatalf("used %d after the refresh, want 100", used)
+	}
+}

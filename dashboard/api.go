@@ -65,6 +65,10 @@ type Options struct {
 
 	// Webhooks serves GET /api/v1/apps/{app_id}/webhooks/deliveries.
 	Webhooks WebhookDeliveries
+	// Usage serves the usage and billing routes (usage_api.go).
+	Usage Usage
+	// BillingContacts serves PUT /api/v1/billing/contact.
+	BillingContacts BillingContacts
 }
 
 // API is the /api/v1 management API.
@@ -75,6 +79,8 @@ type API struct {
 	routes []route
 
 	deliveries WebhookDeliveries
+	usage      Usage
+	contacts   BillingContacts
 }
 
 // OpenAPI is the API's OpenAPI 3.1 document, served at
@@ -88,7 +94,8 @@ func NewAPI(opts Options) *API {
 	if opts.Store == nil {
 		panic("dashboard: NewAPI needs Options.Store")
 	}
-	a := &API{store: opts.Store, log: opts.Logger, max: opts.MaxBodyBytes, deliveries: opts.Webhooks}
+	a := &API{store: opts.Store, log: opts.Logger, max: opts.MaxBodyBytes, deliveries: opts.Webhooks,
+		usage: opts.Usage, contacts: opts.BillingContacts}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -116,6 +123,16 @@ func NewAPI(opts Options) *API {
 	}
 	if a.deliveries != nil {
 		a.routes = append(a.routes, route{"GET", "/api/v1/apps/{app_id}/webhooks/deliveries", a.webhookDeliveries, true})
+	}
+	if a.usage != nil {
+		a.routes = append(a.routes,
+			route{"GET", "/api/v1/usage", a.tenantUsage, true},
+			route{"GET", "/api/v1/usage/current", a.currentUsage, true},
+			route{"GET", "/api/v1/apps/{app_id}/usage", a.appUsage, true},
+			route{"GET", "/api/v1/billing", a.getBilling, true})
+	}
+	if a.contacts != nil {
+		a.routes = append(a.routes, route{"PUT", "/api/v1/billing/contact", a.putBillingContact, true})
 	}
 	return a
 }
@@ -224,6 +241,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, params map
 		}
 	}
 	status, body, err := a.call(rt.h, q)
+	c, isCSV := body.(rawCSV)
 	switch y, isYAML := body.(rawYAML); {
 	case err != nil:
 		status = a.writeStoreError(w, r, err)
@@ -231,6 +249,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route, params map
 		w.Header().Set("Content-Type", "application/yaml")
 		w.WriteHeader(status)
 		_, _ = w.Write(y)
+	case isCSV:
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(c)
 	default:
 		writeJSON(w, status, body)
 	}

@@ -36,6 +36,8 @@ type fixture struct {
 	tenantA        *tenants.Tenant
 	tokenA, tokenB string
 	hooks          *deliveries
+	usage          *fakeUsage
+	contacts       *fakeContacts
 }
 
 // deliveries holds the attempts the API reads, as a node's
@@ -79,8 +81,9 @@ func eachStore(t *testing.T, test func(t *testing.T, f *fixture)) {
 
 func newFixture(t *testing.T, store tenants.Store) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: store, hooks: &deliveries{}}
-	f.api = dashboard.NewAPI(dashboard.Options{Store: store, Webhooks: f.hooks})
+	f := &fixture{t: t, store: store, hooks: &deliveries{}, contacts: &fakeContacts{}}
+	f.usage = &fakeUsage{store: store, rows: map[string][]dashboard.UsageRow{}}
+	f.api = dashboard.NewAPI(dashboard.Options{Store: store, Webhooks: f.hooks, Usage: f.usage, BillingContacts: f.contacts})
 	f.srv = httptest.NewServer(f.api)
 	t.Cleanup(f.srv.Close)
 	f.tenantA, f.tokenA = f.tenant("A")
@@ -307,9 +310,11 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 	tokA := f.do(f.tokenA, "POST", "/api/v1/tokens", `{"name":"a-ci"}`)
 	tokenID := tokA.body["id"].(string)
 	f.hooks.add(appID, dashboard.WebhookDelivery{URL: "https://a.example/hook", Status: 500, Error: "status 500", Events: []string{"member_added"}})
+	f.usage.add(appID, dashboard.UsageRow{Start: time.Now().UTC().Truncate(time.Hour), Messages: 7777, Published: 7777})
+	f.do(f.tokenA, "PUT", "/api/v1/billing/contact", `{"url":"https://a.example/billing"}`)
 
 	// secretsOfA must never appear in an answer to B.
-	secretsOfA := []string{appID, key, secret, tokenID, f.tenantA.ID, "a.example"}
+	secretsOfA := []string{appID, key, secret, tokenID, f.tenantA.ID, "a.example", "7777"}
 	cases := map[string]func() answer{
 		"GET /api/v1/openapi.yaml": func() answer { return f.do(f.tokenB, "GET", "/api/v1/openapi.yaml", "") },
 		"GET /api/v1/tenant":       func() answer { return f.do(f.tokenB, "GET", "/api/v1/tenant", "") },
@@ -340,6 +345,15 @@ func testTenantIsolation(t *testing.T, f *fixture) {
 		},
 		"GET /api/v1/apps/{app_id}/webhooks/deliveries": func() answer {
 			return f.do(f.tokenB, "GET", "/api/v1/apps/"+appID+"/webhooks/deliveries", "")
+		},
+		"GET /api/v1/apps/{app_id}/usage": func() answer {
+			return f.do(f.tokenB, "GET", "/api/v1/apps/"+appID+"/usage?format=csv", "")
+		},
+		"GET /api/v1/usage":         func() answer { return f.do(f.tokenB, "GET", "/api/v1/usage?format=csv", "") },
+		"GET /api/v1/usage/current": func() answer { return f.do(f.tokenB, "GET", "/api/v1/usage/current", "") },
+		"GET /api/v1/billing":       func() answer { return f.do(f.tokenB, "GET", "/api/v1/billing", "") },
+		"PUT /api/v1/billing/contact": func() answer {
+			return f.do(f.tokenB, "PUT", "/api/v1/billing/contact", `{"url":"https://b.example/billing"}`)
 		},
 		"GET /api/v1/audit":  func() answer { return f.do(f.tokenB, "GET", "/api/v1/audit", "") },
 		"GET /api/v1/tokens": func() answer { return f.do(f.tokenB, "GET", "/api/v1/tokens", "") },

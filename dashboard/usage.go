@@ -67,6 +67,9 @@ type BillingState struct {
 	PortalURL string `json:"portal_url,omitempty"`
 	// Notifications are the latest quota warnings (80 % and 100 %).
 	Notifications []UsageNotification `json:"notifications"`
+	// ContactURL is where quota warnings are POSTed as signed JSON
+	// (PUT /api/v1/billing/contact); empty when none is set.
+	ContactURL string `json:"contact_url,omitempty"`
 }
 
 // UsageNotification is a quota warning recorded for the tenant.

@@ -162,10 +162,12 @@ func (s *Server) Reassert(ctx context.Context) int {
 	return n
 }
 
-func (s *Server) publish(ctx context.Context, msg *bus.Message) {
-	if err := s.opts.Bus.Publish(ctx, msg); err != nil {
+func (s *Server) publish(ctx context.Context, msg *bus.Message) error {
+	err := s.opts.Bus.Publish(ctx, msg)
+	if err != nil {
 		s.log.Error("publish", "app_id", msg.AppID, "channel", msg.Channel, "event", msg.Event, "err", err)
 	}
+	return err
 }
 
 // subscriptions lists every local subscription; the fields Reassert reads

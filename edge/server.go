@@ -79,6 +79,10 @@ type Options struct {
 	// Activity receives what the dashboard's debug console shows of
 	// watched apps; nil turns it off.
 	Activity Activity
+	// Usage meters deliveries, client events and connections and
+	// enforces the daily message quota on client events (usage.go);
+	// nil meters nothing.
+	Usage Usage
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +112,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NodeID == 0 {
 		o.NodeID = NewNodeID()
+	}
+	if o.Usage == nil {
+		o.Usage = noUsage{}
 	}
 	return o
 }
@@ -409,6 +416,7 @@ func (s *Server) register(c *conn) *protocol.Error {
 		return protocol.ErrOverConnectionQuota
 	}
 	c.counted, c.clusterCounted = true, counted
+	s.opts.Usage.Connected(c.app.ID)
 	s.cmu.Lock()
 	s.conns[c] = struct{}{}
 	s.cmu.Unlock()
@@ -422,6 +430,7 @@ func (s *Server) unregister(c *conn) {
 	if v, ok := s.appConns.Load(c.app.ID); ok {
 		v.(*atomic.Int64).Add(-1)
 	}
+	s.opts.Usage.Disconnected(c.app.ID)
 	s.releaseClusterConnection(c)
 	s.cmu.Lock()
 	delete(s.conns, c)
@@ -445,6 +454,10 @@ func (s *Server) Deliver(msg *bus.Message) {
 		if n > 0 {
 			s.metrics.fanout.Observe(time.Since(start).Seconds())
 			s.metrics.app(msg.AppID).messagesOut.Add(float64(n))
+			if metered(msg.Event) {
+				// Once per fan-out, not per socket: one atomic add.
+				s.opts.Usage.Delivered(msg.AppID, n)
+			}
 		}
 	case bus.KindTerminateUser:
 		s.hub.eachUserConn(msg.AppID, msg.UserID, false, func(c *conn) { c.closeWith(protocol.ErrTerminated) })

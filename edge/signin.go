@@ -175,9 +175,13 @@ func (c *conn) clientEvent(f protocol.ClientFrame) {
 		reject("data is larger than " + strconv.Itoa(app.MaxEventPayloadBytes()) + " bytes")
 	case !c.allowClientEvent():
 		c.sendError(protocol.ErrClientEventRateLimit, f.Channel)
+	case c.srv.opts.Usage.AllowMessages(app.ID, 1) != nil:
+		c.sendError(protocol.ErrClientEventOverQuota, f.Channel)
 	default:
-		c.publish(&bus.Message{AppID: app.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, UserID: sub.userID, ExcludeSocketID: c.socketID,
-			History: historyOf(app)})
+		if c.publish(&bus.Message{AppID: app.ID, Channel: f.Channel, Event: f.Event, Data: f.Data, UserID: sub.userID, ExcludeSocketID: c.socketID,
+			History: historyOf(app)}) == nil {
+			c.srv.opts.Usage.Published(app.ID, 1)
+		}
 		c.clientEventWebhook(f, sub.userID)
 	}
 }

@@ -414,4 +414,4 @@ func (s *Server) countChanged(app *tenants.App, ch string, kind protocol.Channel
 	})
 }
 
-func (c *conn) publish(msg *bus.Message) { c.srv.publish(c.srv.ctx, msg) }
+func (c *conn) publish(msg *bus.Message) error { return c.srv.publish(c.srv.ctx, msg) }

@@ -46,6 +46,9 @@ var (
 	ErrPongTimeout          = &Error{4201, "Pong reply not received"}
 	ErrInactive             = &Error{4202, "Closed after inactivity"}
 	ErrClientEventRateLimit = &Error{4301, "Client event rejected due to rate limit"}
+	// ErrClientEventOverQuota: the app's plan caps messages per day and
+	// the day's are used up (billing). 4302 is soketi's; 4303 is ours.
+	ErrClientEventOverQuota = &Error{4303, "Client event rejected: the app is over its max_messages_per_day quota"}
 
 	// Errors without a code (sent as "code":null); the connection stays open.
 	ErrInvalidMessage = &Error{0, "Invalid message format"}

@@ -70,6 +70,9 @@ type Options struct {
 	SharedRates sharedRates
 	// Now is the clock for timestamps and rate limits; default time.Now.
 	Now func() time.Time
+	// Usage meters requests and publishes and enforces the daily message
+	// quota (usage.go); nil meters nothing.
+	Usage Usage
 }
 
 // DefaultMaxBodyBytes is the default request body cap: room for a full
@@ -91,6 +94,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Usage == nil {
+		o.Usage = noUsage{}
 	}
 	return o
 }

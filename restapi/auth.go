@@ -59,7 +59,7 @@ func (q *query) has(name string) bool {
 }
 
 func appOf(c echo.Context) *tenants.App { return c.Get(ctxAuthed).(*authed).app }
-func queryOf(c echo.Context) *query   { return &c.Get(ctxAuthed).(*authed).query }
+func queryOf(c echo.Context) *query     { return &c.Get(ctxAuthed).(*authed).query }
 func bodyOf(c echo.Context) []byte      { return c.Get(ctxAuthed).(*authed).body }
 
 // authenticate checks a request the way the Pusher server SDKs sign it,
@@ -104,6 +104,10 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if a.opts.KeyUsed != nil {
 			a.opts.KeyUsed(q.Get("auth_key"))
+		}
+		a.opts.Usage.APIRequest(app.ID)
+		if app.Suspended {
+			return fail(http.StatusForbidden, codeTenantSuspended, "app "+app.ID+" belongs to a suspended tenant: its account is unpaid past the grace period")
 		}
 		if !app.Enabled {
 			return fail(http.StatusForbidden, codeAppDisabled, "app "+app.ID+" is disabled")

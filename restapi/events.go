@@ -278,6 +278,9 @@ func (a *API) triggerEvent(c echo.Context) error {
 	if err := a.allowPublish(c.Request().Context(), app, 1); err != nil {
 		return err
 	}
+	if err := a.allowQuota(app.ID, len(ev.channels)); err != nil {
+		return err
+	}
 	var info map[string]channelCounts
 	if ev.info.counts() {
 		info = make(map[string]channelCounts, len(ev.channels))
@@ -290,6 +293,7 @@ func (a *API) triggerEvent(c echo.Context) error {
 	if err := a.opts.Publisher.Publish(c.Request().Context(), app.ID, historyOf(app), ev.channels, ev.name, ev.data, ev.socketID); err != nil {
 		return a.unavailable(c, "event", err)
 	}
+	a.opts.Usage.Published(app.ID, len(ev.channels))
 	a.metrics.publish.Observe(time.Since(start).Seconds())
 	if info == nil {
 		return c.JSONBlob(http.StatusOK, emptyObject)
@@ -354,6 +358,13 @@ func (a *API) triggerBatch(c echo.Context) error {
 	if err := a.allowPublish(c.Request().Context(), app, len(events)); err != nil {
 		return err
 	}
+	published := 0
+	for _, ev := range events {
+		published += len(ev.channels)
+	}
+	if err := a.allowQuota(app.ID, published); err != nil {
+		return err
+	}
 	var results []channelCounts
 	if anyInfo {
 		results = make([]channelCounts, len(events))
@@ -373,6 +384,7 @@ func (a *API) triggerBatch(c echo.Context) error {
 			// The ones before i went out; say so, since a retry repeats them.
 			return a.unavailable(c, "batch events from index "+strconv.Itoa(i)+" (the "+strconv.Itoa(i)+" before it were published)", err)
 		}
+		a.opts.Usage.Published(app.ID, len(ev.channels))
 	}
 	a.metrics.publish.Observe(time.Since(start).Seconds())
 	if !anyInfo {

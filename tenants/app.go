@@ -54,6 +54,10 @@ type App struct {
 	TenantID string `json:"tenant_id"`
 	Name     string `json:"name"`
 	Enabled  bool   `json:"enabled"`
+	// Suspended is set, with Enabled false, on the effective view of an
+	// app whose tenant is suspended, so that surfaces can say why
+	// (restapi's "tenant_suspended"). Never stored.
+	Suspended bool `json:"-"`
 	// Keys holds every active key; Keys[0] is the primary one.
 	Keys []Key `json:"keys"`
 

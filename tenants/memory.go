@@ -134,7 +134,7 @@ func (s *MemoryStore) rebuildLocked(id string) {
 	if t != nil {
 		a.Limits = s.plans[t.PlanID].Cap(a.Limits)
 		if t.Status == TenantSuspended {
-			a.Enabled = false
+			a.Enabled, a.Suspended = false, true
 		}
 	}
 	s.byID[id] = a

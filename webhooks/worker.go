@@ -47,6 +47,15 @@ type WorkerOptions struct {
 	Log          *slog.Logger
 	Registry     prometheus.Registerer
 	Attempts     AttemptLog // where attempts are recorded; a new in-memory ring of 100 per app if nil
+	// Usage counts every request sent (retries included) for billing;
+	// nil counts none.
+	Usage CallMeter
+}
+
+// CallMeter counts webhook calls per app (billing.Meter, wired in
+// cmd/switchboard); it must not block.
+type CallMeter interface {
+	WebhookCall(appID string)
 }
 
 // Worker delivers jobs from the queue: at-least-once, signed, retried with
@@ -358,6 +367,11 @@ func (w *Worker) send(ctx context.Context, j Job, rec *Attempt) error {
 		c = w.trusted
 	}
 	resp, err := c.Do(req)
+	if w.o.Usage != nil && !errors.Is(err, errPrivate) {
+		// Billed per request sent, answered or not; one refused by the
+		// address check never left.
+		w.o.Usage.WebhookCall(j.AppID)
+	}
 	if err != nil {
 		if errors.Is(err, errPrivate) {
 			return errPrivate

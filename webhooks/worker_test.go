@@ -33,6 +33,27 @@ func (a apps) AppByID(_ context.Context, id string) (*tenants.App, error) {
 
 var testApps = apps{"1": {ID: "1", Keys: []tenants.Key{{Key: "k1", Secret: "s1"}}}}
 
+// callMeter counts WebhookCall per app, as billing.Meter does.
+type callMeter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (m *callMeter) WebhookCall(appID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n == nil {
+		m.n = map[string]int{}
+	}
+	m.n[appID]++
+}
+
+func (m *callMeter) get(appID string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n[appID]
+}
+
 func eventually(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
 	testwait.Eventually(t, d, f)
@@ -67,7 +88,8 @@ func TestWorkerRetriesUntilDelivered(t *testing.T) {
 	defer srv.Close()
 	q := webhooks.NewMemoryQueue(time.Minute)
 	att := webhooks.NewAttempts(10)
-	startWorker(t, webhooks.WorkerOptions{Queue: q, Apps: testApps, Attempts: att,
+	meter := &callMeter{}
+	startWorker(t, webhooks.WorkerOptions{Queue: q, Apps: testApps, Attempts: att, Usage: meter,
 		BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Registry: prometheus.NewRegistry()})
 	if err := q.Add(context.Background(), newJob(srv.URL, true)); err != nil {
 		t.Fatal(err)
@@ -80,6 +102,10 @@ func TestWorkerRetriesUntilDelivered(t *testing.T) {
 	})
 	if badSig.Load() != 0 {
 		t.Errorf("%d requests with a bad signature", badSig.Load())
+	}
+	// Billing counts every request sent, retries included.
+	if got := meter.get("1"); got != 3 {
+		t.Errorf("webhook calls metered = %d, want 3 (one per attempt)", got)
 	}
 	d, _ := att.Deliveries(context.Background(), "1", 10)
 	if len(d) != 3 || d[0].Status != 200 || d[0].Attempt != 3 || d[2].Status != 500 || d[2].Error == "" {

@@ -178,3 +178,29 @@ func TestAccounts(t *testing.T) {
 		t.Fatalf("all: %+v", all)
 	}
 }
+
+func TestBillingContact(t *testing.T) {
+	ctx := context.Background()
+	s, pool := open(t)
+	var tenantID string
+	if err := pool.QueryRow(ctx, `SELECT tenant_id FROM apps WHERE id = 'app1'`).Scan(&tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.BillingContact(ctx, tenantID); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("none set: %v", err)
+	}
+	for _, url := range []string{"https://a.example/1", "https://a.example/2"} {
+		if err := s.SetBillingContact(ctx, tenantID, url, "bcs_"+url[len(url)-1:]); err != nil {
+			t.Fatal(err)
+		}
+		if u, sec, err := s.BillingContact(ctx, tenantID); err != nil || u != url || sec != "bcs_"+url[len(url)-1:] {
+			t.Fatalf("after set %s: %q %q %v", url, u, sec, err)
+		}
+	}
+	if err := s.SetBillingContact(ctx, tenantID, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.BillingContact(ctx, tenantID); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("removed: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ package stripebilling
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -36,7 +37,10 @@ type Options struct {
 	// GracePeriod is how long a past_due tenant keeps working before it
 	// is suspended; default 7 days.
 	GracePeriod time.Duration
-	Log         *slog.Logger
+	// CheckInterval is how often Run looks for tenants past their grace
+	// period (and for tenants without a subscription); default 1m.
+	CheckInterval time.Duration
+	Log           *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -45,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GracePeriod <= 0 {
 		o.GracePeriod = 7 * 24 * time.Hour
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = time.Minute
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -116,6 +123,11 @@ func (b *Billing) Subscribe(ctx context.Context, tenantID string) (billing.Accou
 	if err != nil {
 		return billing.Account{}, fmt.Errorf("stripebilling: subscription for %s: %w", t.ID, err)
 	}
+	// Another node may have subscribed the tenant meanwhile (and a
+	// webhook may have marked it past_due since): keep what is stored.
+	if existing, err := b.accounts.Account(ctx, t.ID); err == nil {
+		return existing, nil
+	}
 	a := billing.Account{TenantID: t.ID, CustomerID: cus.ID, SubscriptionID: sub.ID}
 	if err := b.accounts.PutAccount(ctx, a); err != nil {
 		return billing.Account{}, err
@@ -182,18 +194,80 @@ func (b *Billing) SuspendOverdue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Run suspends overdue tenants every minute until ctx ends.
+// Run, every CheckInterval until ctx ends, subscribes tenants that have
+// no Stripe account yet (SubscribeAll) and suspends overdue ones.
 func (b *Billing) Run(ctx context.Context) error {
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(b.opts.CheckInterval)
 	defer t.Stop()
 	for {
+		if _, err := b.SubscribeAll(ctx); err != nil && ctx.Err() == nil {
+			b.opts.Log.Error("billing: subscribe tenants", "err", err)
+		}
+		if _, err := b.SuspendOverdue(ctx); err != nil && ctx.Err() == nil {
+			b.opts.Log.Error("billing: suspend overdue tenants", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := b.SuspendOverdue(ctx); err != nil && ctx.Err() == nil {
-				b.opts.Log.Error("billing: suspend overdue tenants", "err", err)
-			}
 		}
 	}
+}
+
+// tenantLister lists tenants, for SubscribeAll; tenants.Store has it.
+type tenantLister interface {
+	Tenants(ctx context.Context) ([]*tenants.Tenant, error)
+}
+
+// SubscribeAll gives every tenant without a Stripe account, whose plan
+// has a Stripe price, its customer and subscription (tenants made by
+// sign-up or the CLI after start). It returns how many it subscribed.
+// Several nodes may race: the idempotency keys of Subscribe make them
+// get the same customer and subscription.
+func (b *Billing) SubscribeAll(ctx context.Context) (int, error) {
+	tl, ok := b.tenants.(tenantLister)
+	if !ok {
+		return 0, nil
+	}
+	all, err := tl.Tenants(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, t := range all {
+		if b.opts.Plans[t.PlanID].StripePriceID == "" {
+			continue
+		}
+		if _, err := b.accounts.Account(ctx, t.ID); err == nil {
+			continue
+		} else if !errors.Is(err, tenants.ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := b.Subscribe(ctx, t.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.opts.Log.Info("billing: tenant subscribed in Stripe", "tenant_id", t.ID, "plan", t.PlanID)
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// PortalURL opens a Stripe customer-portal session for the tenant's
+// customer and returns its short-lived URL; tenants.ErrNotFound when the
+// tenant has no Stripe customer.
+func (b *Billing) PortalURL(ctx context.Context, tenantID string) (string, error) {
+	a, err := b.accounts.Account(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	p := &stripe.BillingPortalSessionParams{Customer: stripe.String(a.CustomerID)}
+	p.Context = ctx
+	s, err := b.api.BillingPortalSessions.New(p)
+	if err != nil {
+		return "", fmt.Errorf("stripebilling: portal session for %s: %w", tenantID, err)
+	}
+	return s.URL, nil
 }

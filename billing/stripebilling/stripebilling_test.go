@@ -2,6 +2,7 @@ package stripebilling_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -43,7 +44,9 @@ func stripeMock(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "-http-addr", addr)
+	// -https-addr too: stripe-mock otherwise also binds :12112, and a
+	// second one running at the same time (another package's tests) exits.
+	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +101,12 @@ func TestSubscribeAndReportUsage(t *testing.T) {
 	h := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	if err := b.ReportUsage(ctx, tn.ID, h, 12345); err != nil {
 		t.Fatal(err)
+	}
+	if u, err := b.PortalURL(ctx, tn.ID); err != nil || !strings.HasPrefix(u, "https://") {
+		t.Fatalf("portal url %q %v", u, err)
+	}
+	if _, err := b.PortalURL(ctx, "nobody"); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("portal of a tenant without a customer: %v", err)
 	}
 	if err := b.ReportUsage(ctx, "nobody", h, 1); err == nil {
 		t.Fatal("usage of a tenant without an account was reported")

@@ -62,6 +62,9 @@ type serveConfig struct {
 	DashboardSecureCookies bool
 	DashboardSessionTTL    time.Duration
 
+	// metering, quotas and Stripe (billing.go)
+	Billing billingConfig
+
 	// control plane (database.go)
 	DB          dbConfig
 	Migrate     bool
@@ -110,6 +113,7 @@ func parseServeConfig(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.BoolVar(&c.DashboardSecureCookies, "dashboard-secure-cookies", false, "mark dashboard cookies Secure even on plain HTTP: set it behind a proxy that terminates TLS (requests over TLS get Secure cookies anyway)")
 	fs.DurationVar(&c.DashboardSessionTTL, "dashboard-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
 	c.DB.register(fs)
+	c.Billing.register(fs)
 	fs.BoolVar(&c.Migrate, "migrate", false, "apply pending database migrations at start-up (needs --database-url)")
 	fs.DurationVar(&c.AppCacheTTL, "app-cache-ttl", 30*time.Second, "with a database: longest a node serves a cached app; changes reach every node at once through LISTEN/NOTIFY, this only bounds a broken feed")
 
@@ -201,6 +205,9 @@ func (c serveConfig) validate() error {
 		return fmt.Errorf("--tls-reload-interval: must be at least 100ms, got %s", c.TLSReloadInterval)
 	case c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":"):
 		return fmt.Errorf("--metrics-addr: %q is not host:port", c.MetricsAddr)
+	}
+	if err := c.Billing.validate(); err != nil {
+		return err
 	}
 	if c.RedisURL != "" {
 		if _, err := parseRedis(c.RedisMode, c.RedisURL); err != nil {

@@ -120,7 +120,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	feed, detachFeed := newActivityFeed(bb, nodeID, log) // the dashboard's debug console (activity.go)
 	defer detachFeed()
-	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, feed, reg, log)
+	bill, err := openBilling(ctx, cfg, cp, bb, nodeName(nodeID), log)
+	if err != nil {
+		return err
+	}
+	hooks, err := openWebhooks(ctx, cfg, bb, dir, fileApps, feed, reg, log, bill.usage)
 	if err != nil {
 		return err
 	}
@@ -144,6 +148,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		SubscriptionCountDelay:   orDisabled(cfg.SubscriptionCountDelay),
 		History:                  bb.history,
 		Activity:                 feed,
+		Usage:                    bill.usage,
 	}
 	if enqueueHooks { // a nil *Notifier must not become a non-nil interface
 		edgeOpts.Webhooks = hooks.notifier
@@ -159,6 +164,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		TimestampWindow: cfg.TimestampWindow,
 		MaxBodyBytes:    cfg.MaxRequestBytes,
 		KeyUsed:         dir.KeyUsed,
+		Usage:           bill.usage,
 	}
 	if bb.connections != nil { // nil *State must not become a non-nil interface
 		edgeOpts.Connections = bb.connections
@@ -176,15 +182,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	// /healthz, /readyz and /metrics are on every node.
 	mux := roleMux{ServeMux: http.NewServeMux(), roles: cfg.Roles}
 	mux.handle(roleAPI, api.Handler, "/apps/")
+	usage := usageView{bill}
 	mux.handle(roleControl, func() http.Handler {
 		return dashboard.NewAPI(dashboard.Options{Store: cp.store, Logger: log.With("component", "management"),
-			Webhooks: deliveriesView{hooks.attempts}})
+			Webhooks: deliveriesView{hooks.attempts}, Usage: usage, BillingContacts: contactsView{bill.contacts.contacts}})
 	}, "/api/v1/")
+	if h := bill.webhookHandler(); h != nil {
+		mux.handle(roleControl, func() http.Handler { return h }, "POST "+StripeWebhookPath)
+	}
 	mux.handle(roleControl, func() http.Handler {
 		return dashboard.NewUI(dashboard.UIOptions{Store: cp.store, Accounts: cp.accounts, Logger: log.With("component", "dashboard"),
 			AllowSignUp: cfg.DashboardSignUp, SecureCookies: cfg.DashboardSecureCookies, SessionTTL: cfg.DashboardSessionTTL,
 			Activity: feed, Publisher: consolePublisher{publisher, dir}, Deliveries: deliveriesView{hooks.attempts},
-			WebhookTester: webhookTester{worker: hooks.worker, apps: dir, trusted: hooks.trusted}})
+			WebhookTester: webhookTester{worker: hooks.worker, apps: dir, trusted: hooks.trusted}, Usage: usage})
 	}, "/dashboard/", "/dashboard") // the latter redirects to /dashboard/
 	if cfg.Roles.has(roleControl) {
 		if has, err := cp.accounts.HasUsers(ctx); err == nil && !has {
@@ -288,6 +298,9 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 	}
 	stopHooks := hooks.start(g, deliverHooks)
 	g.Go(func() error { return feed.Run(sweepCtx) })
+	// Every node meters and checks quotas; the rollup and Stripe jobs are
+	// the control role's.
+	stopBilling := bill.start(g, cfg.Roles.has(roleControl))
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -322,6 +335,11 @@ func serve(ctx context.Context, cfg serveConfig, stdout io.Writer) error {
 		if err := <-shutdownErr; err != nil && !errors.Is(err, net.ErrClosed) {
 			_ = main.srv.Close()
 		}
+		// Last: every socket, API request and webhook call is counted by
+		// now; the final flush (and rollup) gets a few seconds of its own.
+		bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		stopBilling(bctx)
+		bcancel()
 		log.Info("stopped")
 		return nil
 	})

@@ -38,7 +38,7 @@ type webhookPipeline struct {
 // trusted to reach private addresses; any other URL only with
 // --webhooks-allow-private.
 func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *tenants.Directory, fileApps []*tenants.App,
-	feed *activity.Feed, reg prometheus.Registerer, log *slog.Logger) (*webhookPipeline, error) {
+	feed *activity.Feed, reg prometheus.Registerer, log *slog.Logger, meter webhooks.CallMeter) (*webhookPipeline, error) {
 	p := &webhookPipeline{}
 	if bb.rdb != nil {
 		q, err := redisqueue.New(ctx, bb.rdb, redisqueue.Options{Prefix: cfg.RedisPrefix, ClaimIdle: cfg.WebhooksClaimAfter})
@@ -68,7 +68,7 @@ func openWebhooks(ctx context.Context, cfg serveConfig, bb *busBackend, apps *te
 	})
 	p.worker = webhooks.NewWorker(webhooks.WorkerOptions{
 		Queue: p.queue, Apps: apps, Consumer: consumerName(), AllowPrivate: cfg.WebhooksAllowPrivate,
-		Attempts: p.attempts, Log: wlog, Registry: reg,
+		Attempts: p.attempts, Log: wlog, Registry: reg, Usage: meter,
 	})
 	return p, nil
 }

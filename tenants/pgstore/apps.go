@@ -61,7 +61,7 @@ func (s *Store) load(ctx context.Context, q querier, effective bool, where strin
 		if effective {
 			a.Limits = p.Cap(a.Limits)
 			if tenants.TenantStatus(status) == tenants.TenantSuspended {
-				a.Enabled = false
+				a.Enabled, a.Suspended = false, true
 			}
 		}
 		apps = append(apps, a)

@@ -62,7 +62,7 @@ func TestMigrationsUpAndDown(t *testing.T) {
 		if len(res) != len(m.ListSources()) {
 			t.Fatalf("round %d: applied %d migrations, want %d", round, len(res), len(m.ListSources()))
 		}
-		if got := strings.Join(tables(), ","); got != "api_tokens,app_keys,app_webhooks,apps,audit_log,billing_accounts,billing_notifications,plans,sessions,tenants,usage_daily,usage_node_hourly,users" {
+		if got := strings.Join(tables(), ","); got != "api_tokens,app_keys,app_webhooks,apps,audit_log,billing_accounts,billing_contacts,billing_notifications,plans,sessions,tenants,usage_daily,usage_node_hourly,users" {
 			t.Fatalf("round %d: tables after up: %s", round, got)
 		}
 		if pending, err := m.HasPending(ctx); err != nil || pending {
