@@ -67,7 +67,7 @@ describe('dashboard in Chromium', { skip: browserSkip }, () => {
   before(async () => {
     // Webhooks go to a receiver on loopback, which tenant-set URLs may
     // only reach with --webhooks-allow-private.
-    server = await start({ args: ['--dashboard-sign-up', '--webhooks-allow-private'] });
+    server = await start({ args: ['--dashboard-sign-up', '--webhooks-allow-private', '--usage-flush-interval', '1s'] });
     web = await site();
     receiver = await hooks();
     browser = await launch();
@@ -244,17 +244,8 @@ describe('dashboard in Chromium', { skip: browserSkip }, () => {
     await ctx.close();
   }));
 
-  // Needs the billing wiring (the Usage reader in cmd/switchboard, merged
-  // separately): until then the page says usage is not available and this
-  // test skips.
-  it('the usage chart shows the messages just sent', withServerLogs(async (t) => {
+  it('the usage chart shows the messages just sent', withServerLogs(async () => {
     const { page } = owner;
-    await page.goto(`${server.base}/dashboard/apps/${app.id}/usage`);
-    if ((await page.content()).includes('Usage is not available on this server')) {
-      await shot(page, 'usage.png');
-      t.skip('no usage reader is wired in cmd/switchboard yet (billing wiring)');
-      return;
-    }
     // Metering flushes every few seconds: reload until the hour's bar is there.
     await until('a bar in the hourly messages chart', async () => {
       await page.goto(`${server.base}/dashboard/apps/${app.id}/usage`);
