@@ -93,16 +93,26 @@ func (u *UI) consoleStream(w http.ResponseWriter, q *uiRequest) {
 	tick := time.NewTicker(u.opts.StreamHeartbeat)
 	defer tick.Stop()
 	done := u.opts.Activity.Done()
+	shuttingDown := func() {
+		write([]byte("event: end\ndata: {\"reason\":\"the server is shutting down\"}\n\n"))
+		_ = rc.Flush()
+	}
 	for {
 		select {
 		case <-q.ctx().Done():
 			return
 		case <-done:
-			write([]byte("event: end\ndata: {\"reason\":\"the server is shutting down\"}\n\n"))
-			_ = rc.Flush()
+			shuttingDown()
 			return
 		case e, ok := <-entries:
 			if !ok {
+				// Closing the feed also closes every watcher's entries:
+				// this case can win the select against done.
+				select {
+				case <-done:
+					shuttingDown()
+				default:
+				}
 				return
 			}
 			if !write([]byte("data: "), e, []byte("\n\n")) {
@@ -113,7 +123,8 @@ func (u *UI) consoleStream(w http.ResponseWriter, q *uiRequest) {
 				select {
 				case e, ok := <-entries:
 					if !ok {
-						return
+						more = false // the outer select sees the close
+						break
 					}
 					if !write([]byte("data: "), e, []byte("\n\n")) {
 						return
