@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard-rt/switchboard/billing"
 	"github.com/switchboard-rt/switchboard/billing/stripebilling"
+	"github.com/switchboard-rt/switchboard/internal/stripetest"
 )
 
 // usageLog answers TenantUsage with one row per hour and records the
@@ -24,7 +25,7 @@ func (u *usageLog) TenantUsage(_ context.Context, _ string, from, to time.Time, 
 
 func TestReporterSendsEachSettledHourOnce(t *testing.T) {
 	ctx := context.Background()
-	b, _, _, tn := setup(t, stripeMock(t))
+	b, _, _, tn := setup(t, stripetest.Start(t))
 	if _, err := b.Subscribe(ctx, tn.ID); err != nil {
 		t.Fatal(err)
 	}

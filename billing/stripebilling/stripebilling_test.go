@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,55 +14,9 @@ import (
 
 	"github.com/switchboard-rt/switchboard/billing"
 	"github.com/switchboard-rt/switchboard/billing/stripebilling"
+	"github.com/switchboard-rt/switchboard/internal/stripetest"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
-
-// stripeMock starts stripe-mock (v0.203.0, installed by
-// `go install github.com/stripe/stripe-mock@v0.203.0`) on a free
-// loopback port and returns its URL; it skips without the binary, except
-// under CI=true.
-func stripeMock(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("stripe-mock")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(out)), "bin", "stripe-mock")
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("stripe-mock not installed: %v", err)
-			}
-			t.Skipf("stripe-mock not installed: %v", err)
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	// -https-addr too: stripe-mock otherwise also binds :12112, and a
-	// second one running at the same time (another package's tests) exits.
-	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stripe-mock did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we started; nothing to wait on
-	}
-}
 
 var plans = map[string]billing.PlanBilling{
 	"pro":  {StripePriceID: "price_pro", StripeMeteredPriceID: "price_messages"},
@@ -87,7 +37,7 @@ func setup(t *testing.T, url string) (*stripebilling.Billing, *tenants.MemorySto
 
 func TestSubscribeAndReportUsage(t *testing.T) {
 	ctx := context.Background()
-	b, _, accts, tn := setup(t, stripeMock(t))
+	b, _, accts, tn := setup(t, stripetest.Start(t))
 	a, err := b.Subscribe(ctx, tn.ID)
 	if err != nil {
 		t.Fatal(err)

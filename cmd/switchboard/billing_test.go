@@ -9,12 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"github.com/switchboard-rt/switchboard/billing/pgusage"
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/internal/redistest"
+	"github.com/switchboard-rt/switchboard/internal/stripetest"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/restapi"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore"
@@ -287,42 +286,6 @@ func TestBillingFlagErrors(t *testing.T) {
 	}
 }
 
-// stripeMock starts stripe-mock (v0.203.0) on a free loopback port; it
-// skips without the binary, except under CI=true.
-func stripeMock(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("stripe-mock")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(out)), "bin", "stripe-mock")
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("stripe-mock not installed: %v", err)
-			}
-			t.Skipf("stripe-mock not installed: %v", err)
-		}
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	// -https-addr too: stripe-mock otherwise also binds :12112, and a
-	// second one running at the same time (another package's tests) exits.
-	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", "127.0.0.1:0")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	eventually(t, 15*time.Second, func() error {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-	return "http://" + addr
-}
-
 // stripeEvent posts a Stripe event, signed with secret as Stripe signs,
 // to the node's webhook endpoint.
 func stripeEvent(t *testing.T, addr, secret, typ, object string) int {
@@ -346,7 +309,7 @@ func stripeEvent(t *testing.T, addr, secret, typ, object string) int {
 // the payment webhooks move the tenant past_due → suspended (4003 on
 // connect, 403 tenant_suspended) → active.
 func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
-	mock := stripeMock(t)
+	mock := stripetest.Start(t)
 	ctx := context.Background()
 	db := newDatabase(t)
 	key := newSecretKey()
