@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-rt/switchboard/internal/periodic"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
 
@@ -152,18 +153,12 @@ func (q *Quotas) Used(appID string) (used, limit int64) {
 
 // Run refreshes every Interval until ctx ends.
 func (q *Quotas) Run(ctx context.Context) error {
-	t := time.NewTicker(q.opts.Interval)
-	defer t.Stop()
-	for {
+	periodic.NowAndEvery(ctx, q.opts.Interval, func(ctx context.Context) {
 		if err := q.Refresh(ctx); err != nil && ctx.Err() == nil {
 			q.opts.Log.Error("billing: refresh quotas", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }
 
 // Refresh reloads the plan and the day's shared count of every app this

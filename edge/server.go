@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/internal/periodic"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -201,16 +202,8 @@ func (s *Server) now() int64 { return int64(time.Since(s.start)) }
 
 // Run sweeps sockets for timeouts until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			s.sweep()
-		}
-	}
+	periodic.Every(ctx, s.opts.SweepInterval, func(context.Context) { s.sweep() })
+	return nil
 }
 
 func (s *Server) snapshot() []*conn {

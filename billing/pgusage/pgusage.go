@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-rt/switchboard/billing"
+	"github.com/switchboard-rt/switchboard/internal/periodic"
 )
 
 // rollupLock is the pg_try_advisory_xact_lock key that elects the node
@@ -141,18 +142,12 @@ func NewRoller(store *Store, counters billing.Counters, opts RollerOptions) *Rol
 
 // Run rolls up every Interval until ctx ends.
 func (r *Roller) Run(ctx context.Context) error {
-	t := time.NewTicker(r.opts.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, err := r.Once(ctx); err != nil && ctx.Err() == nil {
-				r.opts.Log.Error("billing: rollup", "err", err)
-			}
+	periodic.Every(ctx, r.opts.Interval, func(ctx context.Context) {
+		if _, err := r.Once(ctx); err != nil && ctx.Err() == nil {
+			r.opts.Log.Error("billing: rollup", "err", err)
 		}
-	}
+	})
+	return nil
 }
 
 // Once rolls up the current hour and the Lookback hours before it.

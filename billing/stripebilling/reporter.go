@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard-rt/switchboard/billing"
+	"github.com/switchboard-rt/switchboard/internal/periodic"
 )
 
 // usageSource is where the Reporter reads billed figures: billing/pgusage,
@@ -56,18 +57,12 @@ func NewReporter(b *Billing, usage usageSource, opts ReporterOptions) *Reporter 
 
 // Run reports every Interval until ctx ends.
 func (r *Reporter) Run(ctx context.Context) error {
-	t := time.NewTicker(r.opts.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := r.Once(ctx); err != nil && ctx.Err() == nil {
-				r.b.opts.Log.Error("billing: report usage to Stripe", "err", err)
-			}
+	periodic.Every(ctx, r.opts.Interval, func(ctx context.Context) {
+		if err := r.Once(ctx); err != nil && ctx.Err() == nil {
+			r.b.opts.Log.Error("billing: report usage to Stripe", "err", err)
 		}
-	}
+	})
+	return nil
 }
 
 // Once reports every settled hour not yet reported by this process.

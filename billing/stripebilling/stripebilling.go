@@ -18,6 +18,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/switchboard-rt/switchboard/billing"
+	"github.com/switchboard-rt/switchboard/internal/periodic"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
 
@@ -197,21 +198,15 @@ func (b *Billing) SuspendOverdue(ctx context.Context) (int, error) {
 // Run, every CheckInterval until ctx ends, subscribes tenants that have
 // no Stripe account yet (SubscribeAll) and suspends overdue ones.
 func (b *Billing) Run(ctx context.Context) error {
-	t := time.NewTicker(b.opts.CheckInterval)
-	defer t.Stop()
-	for {
+	periodic.NowAndEvery(ctx, b.opts.CheckInterval, func(ctx context.Context) {
 		if _, err := b.SubscribeAll(ctx); err != nil && ctx.Err() == nil {
 			b.opts.Log.Error("billing: subscribe tenants", "err", err)
 		}
 		if _, err := b.SuspendOverdue(ctx); err != nil && ctx.Err() == nil {
 			b.opts.Log.Error("billing: suspend overdue tenants", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }
 
 // tenantLister lists tenants, for SubscribeAll; tenants.Store has it.

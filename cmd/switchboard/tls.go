@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/periodic"
 )
 
 // certificate serves the key pair of --tls-cert/--tls-key and reloads it
@@ -61,23 +63,19 @@ func (c *certificate) config() *tls.Config {
 // watch reloads the pair when the files change, until ctx ends. A pair
 // that does not load (a renewal half written) keeps the old one in use.
 func (c *certificate) watch(ctx context.Context, every time.Duration, log *slog.Logger) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	periodic.Every(ctx, every, func(context.Context) {
+		m := c.lastModified()
+		if !m.After(c.modified) {
+			return
 		}
-		if m := c.lastModified(); m.After(c.modified) {
-			if err := c.load(); err != nil {
-				log.Error("TLS certificate changed but does not load; keeping the previous one", "err", err)
-				c.modified = m // try again at the next change, not every tick
-				continue
-			}
-			log.Info("TLS certificate reloaded", "cert", c.certFile)
+		if err := c.load(); err != nil {
+			log.Error("TLS certificate changed but does not load; keeping the previous one", "err", err)
+			c.modified = m // try again at the next change, not every tick
+			return
 		}
-	}
+		log.Info("TLS certificate reloaded", "cert", c.certFile)
+	})
+	return nil
 }
 
 // tlsListener wraps ln in TLS with the reloading certificate.
