@@ -35,11 +35,7 @@ func TestWebhookTester(t *testing.T) {
 	defer srv.Close()
 
 	m := bus.NewMemory()
-	feed := activity.New(activity.Options{Bus: m, Node: "n1"})
-	defer m.Attach(feed)()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = feed.Run(ctx) }()
+	feed := runFeed(t, m)
 	entries, stop := feed.Watch("app-1")
 	defer stop()
 	testwait.Until(t, 10*time.Second, func() bool { return feed.Watched("app-1") })
@@ -77,11 +73,7 @@ func TestWebhookTester(t *testing.T) {
 // in a watched app's console, and only there.
 func TestActivityPublisher(t *testing.T) {
 	m := bus.NewMemory()
-	feed := activity.New(activity.Options{Bus: m, Node: "n1"})
-	defer m.Attach(feed)()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = feed.Run(ctx) }()
+	feed := runFeed(t, m)
 	p := activityPublisher{&bus.Publisher{Bus: m, State: bus.NewMemoryState()}, feed}
 	entries, stop := feed.Watch("app-1")
 	defer stop()
@@ -190,4 +182,22 @@ func getWith(t *testing.T, c *http.Client, u string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// runFeed runs a node's activity feed on m until the test ends.
+func runFeed(t *testing.T, m *bus.Memory) *activity.Feed {
+	feed := activity.New(activity.Options{Bus: m, Node: "n1"})
+	detach := m.Attach(feed)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = feed.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		detach()
+	})
+	return feed
 }
