@@ -103,14 +103,7 @@ func NewWorker(o WorkerOptions) *Worker {
 	}
 	w := &Worker{o: o, perURL: map[string]chan struct{}{}, lanes: map[string]chan struct{}{}}
 	w.trusted = &http.Client{Timeout: o.Timeout, CheckRedirect: noRedirect}
-	w.guarded = w.trusted
-	if !o.AllowPrivate {
-		d := &net.Dialer{Timeout: o.Timeout, Control: publicOnly}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil
-		tr.DialContext = d.DialContext
-		w.guarded = &http.Client{Timeout: o.Timeout, Transport: tr, CheckRedirect: noRedirect}
-	}
+	w.guarded = Client(o.AllowPrivate, o.Timeout)
 	w.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_webhooks_attempts_total", Help: "Webhook delivery attempts by result.",
 	}, []string{"result"})
@@ -130,6 +123,21 @@ func NewWorker(o WorkerOptions) *Worker {
 		o.Registry.MustRegister(w.attempts, w.latency, w.depth)
 	}
 	return w
+}
+
+// Client is the HTTP client for URLs a tenant sets: it follows no
+// redirect and, unless allowPrivate, refuses to connect to private,
+// loopback, link-local and multicast addresses (checked on the address
+// actually dialled, so DNS cannot slip one past).
+func Client(allowPrivate bool, timeout time.Duration) *http.Client {
+	if allowPrivate {
+		return &http.Client{Timeout: timeout, CheckRedirect: noRedirect}
+	}
+	d := &net.Dialer{Timeout: timeout, Control: publicOnly}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = d.DialContext
+	return &http.Client{Timeout: timeout, Transport: tr, CheckRedirect: noRedirect}
 }
 
 // Redirects are not followed: the signed body is for the configured URL,

@@ -11,15 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/billing"
 	"github.com/switchboard-rt/switchboard/tenants"
+	"github.com/switchboard-rt/switchboard/webhooks"
 )
 
 // contactStore keeps each tenant's billing contact URL and the secret
@@ -67,8 +66,9 @@ const ContactSignatureHeader = "X-Switchboard-Signature"
 // contactNotifier records quota warnings through the inner Notifier and,
 // for each new one whose tenant has a billing contact URL, POSTs it
 // there as signed JSON. Sending happens in Run, off the quota refresh;
-// a full queue or a failed request is logged and dropped (the warning
-// stays in the management API).
+// a failed request is retried (contactRetries), then logged and dropped,
+// as is a warning that finds the queue full (the warning stays in the
+// management API either way).
 type contactNotifier struct {
 	inner    billing.Notifier
 	contacts contactStore
@@ -79,29 +79,7 @@ type contactNotifier struct {
 
 func newContactNotifier(inner billing.Notifier, contacts contactStore, allowPrivate bool, log *slog.Logger) *contactNotifier {
 	return &contactNotifier{inner: inner, contacts: contacts, log: log, queue: make(chan billing.Notification, 256),
-		client: contactClient(allowPrivate)}
-}
-
-// contactClient refuses private, loopback and link-local addresses at
-// dial time, as the webhook worker does for tenant-set URLs, unless
-// --webhooks-allow-private.
-func contactClient(allowPrivate bool) *http.Client {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	if !allowPrivate {
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip := net.ParseIP(host)
-			if ip == nil || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast() {
-				return fmt.Errorf("billing contact: %s is not a public address (see --webhooks-allow-private)", host)
-			}
-			return nil
-		}
-	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		client: webhooks.Client(allowPrivate, 10*time.Second)}
 }
 
 // Notify implements billing.Notifier.
@@ -118,6 +96,11 @@ func (c *contactNotifier) Notify(ctx context.Context, n billing.Notification) (b
 	return true, nil
 }
 
+// contactRetries are the waits before each retry of a failed contact
+// webhook; warnings are rare (two per app and day at most), so one
+// sender may wait them out.
+var contactRetries = []time.Duration{2 * time.Second, 10 * time.Second, time.Minute}
+
 // Run sends queued warnings until ctx ends.
 func (c *contactNotifier) Run(ctx context.Context) error {
 	for {
@@ -125,9 +108,28 @@ func (c *contactNotifier) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case n := <-c.queue:
-			if err := c.send(ctx, n); err != nil && ctx.Err() == nil {
-				c.log.Warn("billing contact webhook failed", "tenant_id", n.TenantID, "err", err)
-			}
+			c.deliver(ctx, n)
+		}
+	}
+}
+
+// deliver sends n, retrying a failure after each of contactRetries.
+func (c *contactNotifier) deliver(ctx context.Context, n billing.Notification) {
+	for attempt := 0; ; attempt++ {
+		err := c.send(ctx, n)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if attempt == len(contactRetries) {
+			c.log.Warn("billing contact webhook failed; giving up (the warning stays in GET /api/v1/billing)",
+				"tenant_id", n.TenantID, "attempts", attempt+1, "err", err)
+			return
+		}
+		c.log.Info("billing contact webhook failed; retrying", "tenant_id", n.TenantID, "in", contactRetries[attempt], "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(contactRetries[attempt]):
 		}
 	}
 }

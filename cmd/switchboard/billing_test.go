@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/switchboard-rt/switchboard/billing"
 	"github.com/switchboard-rt/switchboard/billing/pgusage"
 	"github.com/switchboard-rt/switchboard/edge"
 	"github.com/switchboard-rt/switchboard/internal/redistest"
@@ -473,4 +475,33 @@ func dialKey(t *testing.T, addr, key string) *subscriber {
 	s := &subscriber{t: t, ws: ws, h: h}
 	s.await(protocol.EventConnectionEstablished)
 	return s
+}
+
+// A contact that fails gets the warning again after each retry wait, and
+// once it answers 2xx nothing more is sent.
+func TestBillingContactRetried(t *testing.T) {
+	saved := contactRetries
+	contactRetries = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	t.Cleanup(func() { contactRetries = saved })
+
+	var mu sync.Mutex
+	calls := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls < 3 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer recv.Close()
+	contacts := &memoryContacts{}
+	_ = contacts.SetBillingContact(t.Context(), "t1", recv.URL, "s")
+	c := newContactNotifier(&billing.MemoryNotifications{}, contacts, true, slog.New(slog.DiscardHandler))
+	c.deliver(t.Context(), billing.Notification{TenantID: "t1", AppID: "a1", Quota: "max_messages_per_day", Percent: 80})
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 3 {
+		t.Fatalf("%d requests, want 2 failures and 1 success", calls)
+	}
 }
