@@ -14,6 +14,14 @@ type Account struct {
 	TenantID       string
 	CustomerID     string
 	SubscriptionID string
+	// PlanID is the plan the Stripe subscription's prices were last set
+	// for (by Subscribe, SyncPlans or a customer.subscription.updated
+	// event): the common ancestor of the tenant's plan and Stripe's. A
+	// tenant plan that differs from it changed here and is pushed to
+	// Stripe; a Stripe price that differs from it changed in Stripe and
+	// is applied to the tenant. "" is unknown: the next sync compares
+	// the subscription's prices with the tenant's plan.
+	PlanID string
 	// PastDueSince is when payment first failed since the last paid
 	// invoice; zero when paid up. Suspension counts the grace period
 	// from here.
@@ -24,6 +32,10 @@ type Account struct {
 // billing/pgusage's Store.
 type Accounts interface {
 	PutAccount(ctx context.Context, a Account) error
+	// SetSubscription changes only SubscriptionID and PlanID, so that a
+	// plan sync does not overwrite what a webhook changed meanwhile
+	// (PastDueSince); tenants.ErrNotFound when there is no account.
+	SetSubscription(ctx context.Context, tenantID, subscriptionID, planID string) error
 	// Account and AccountByCustomer answer tenants.ErrNotFound when
 	// there is none.
 	Account(ctx context.Context, tenantID string) (Account, error)
@@ -50,6 +62,19 @@ func (s *MemoryAccounts) PutAccount(_ context.Context, a Account) error {
 		s.m = map[string]Account{}
 	}
 	s.m[a.TenantID] = a
+	return nil
+}
+
+// SetSubscription implements Accounts.
+func (s *MemoryAccounts) SetSubscription(_ context.Context, tenantID, subscriptionID, planID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.m[tenantID]
+	if !ok {
+		return tenants.ErrNotFound
+	}
+	a.SubscriptionID, a.PlanID = subscriptionID, planID
+	s.m[tenantID] = a
 	return nil
 }
 

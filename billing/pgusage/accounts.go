@@ -20,23 +20,37 @@ func (s *Store) PutAccount(ctx context.Context, a billing.Account) error {
 	if !a.PastDueSince.IsZero() {
 		since = &a.PastDueSince
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO billing_accounts (tenant_id, customer_id, subscription_id, past_due_since)
-		VALUES ($1, $2, $3, $4)
+	_, err := s.pool.Exec(ctx, `INSERT INTO billing_accounts (tenant_id, customer_id, subscription_id, plan_id, past_due_since)
+		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (tenant_id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
-			subscription_id = EXCLUDED.subscription_id, past_due_since = EXCLUDED.past_due_since, updated_at = now()`,
-		a.TenantID, a.CustomerID, a.SubscriptionID, since)
+			subscription_id = EXCLUDED.subscription_id, plan_id = EXCLUDED.plan_id,
+			past_due_since = EXCLUDED.past_due_since, updated_at = now()`,
+		a.TenantID, a.CustomerID, a.SubscriptionID, a.PlanID, since)
 	if err != nil {
 		return fmt.Errorf("pgusage: put account %s: %w", a.TenantID, err)
 	}
 	return nil
 }
 
-const accountCols = `tenant_id, customer_id, subscription_id, past_due_since`
+// SetSubscription implements billing.Accounts.
+func (s *Store) SetSubscription(ctx context.Context, tenantID, subscriptionID, planID string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE billing_accounts SET subscription_id = $2, plan_id = $3, updated_at = now()
+		WHERE tenant_id = $1`, tenantID, subscriptionID, planID)
+	if err != nil {
+		return fmt.Errorf("pgusage: set subscription of %s: %w", tenantID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return tenants.ErrNotFound
+	}
+	return nil
+}
+
+const accountCols = `tenant_id, customer_id, subscription_id, plan_id, past_due_since`
 
 func scanAccount(row pgx.Row) (billing.Account, error) {
 	var a billing.Account
 	var since *time.Time
-	if err := row.Scan(&a.TenantID, &a.CustomerID, &a.SubscriptionID, &since); err != nil {
+	if err := row.Scan(&a.TenantID, &a.CustomerID, &a.SubscriptionID, &a.PlanID, &since); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return a, tenants.ErrNotFound
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-rt/switchboard/billing"
 	"github.com/switchboard-rt/switchboard/billing/pgusage"
 	"github.com/switchboard-rt/switchboard/tenants"
+	"github.com/switchboard-rt/switchboard/tenants/pgstore"
 	"github.com/switchboard-rt/switchboard/tenants/pgstore/pgtest"
 )
 
@@ -156,9 +157,12 @@ func TestAccounts(t *testing.T) {
 	if _, err := s.Account(ctx, tenantID); !errors.Is(err, tenants.ErrNotFound) {
 		t.Fatalf("no account: %v", err)
 	}
-	a := billing.Account{TenantID: tenantID, CustomerID: "cus_1", SubscriptionID: "sub_1"}
+	a := billing.Account{TenantID: tenantID, CustomerID: "cus_1", SubscriptionID: "sub_1", PlanID: "pro"}
 	if err := s.PutAccount(ctx, a); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := s.Account(ctx, tenantID); err != nil || got != a {
+		t.Fatalf("account: %+v %v, want %+v", got, err, a)
 	}
 	if due, _ := s.PastDue(ctx); len(due) != 0 {
 		t.Fatalf("past due: %+v", due)
@@ -176,6 +180,52 @@ func TestAccounts(t *testing.T) {
 	}
 	if all, _ := s.All(ctx); len(all) != 1 || all[0] != a {
 		t.Fatalf("all: %+v", all)
+	}
+	// A plan sync changes the subscription and plan only: the grace
+	// period a webhook started stays.
+	if err := s.SetSubscription(ctx, tenantID, "sub_2", "team"); err != nil {
+		t.Fatal(err)
+	}
+	a.SubscriptionID, a.PlanID = "sub_2", "team"
+	if got, err := s.Account(ctx, tenantID); err != nil || got != a {
+		t.Fatalf("after SetSubscription: %+v %v, want %+v", got, err, a)
+	}
+	if err := s.SetSubscription(ctx, "nobody", "sub_3", "pro"); !errors.Is(err, tenants.ErrNotFound) {
+		t.Fatalf("SetSubscription of no account: %v", err)
+	}
+}
+
+// TestAccountPlanBackfill: migration 00013 gives existing accounts their
+// tenant's current plan.
+func TestAccountPlanBackfill(t *testing.T) {
+	ctx := context.Background()
+	store, dbURL := pgtest.Open(t)
+	tn, err := store.CreateTenant(ctx, "Acme", tenants.FreePlanID, tenants.ActorCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := pgstore.NewMigrator(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.DownTo(ctx, 12); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `INSERT INTO billing_accounts (tenant_id, customer_id, subscription_id) VALUES ($1, 'cus_1', 'sub_1')`, tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := pgusage.New(pool).Account(ctx, tn.ID)
+	if err != nil || a.PlanID != tenants.FreePlanID || a.SubscriptionID != "sub_1" {
+		t.Fatalf("after the migration: %+v %v", a, err)
 	}
 }
 

@@ -172,7 +172,7 @@ func TestCLIAgainstRunningServer(t *testing.T) {
 	if !strings.Contains(out, "applied 00001_plans_tenants.sql") || !strings.Contains(out, "applied 00003") {
 		t.Fatalf("up:\n%s", out)
 	}
-	if out := cli(t, append([]string{"migrate", "up"}, dbf[:2]...)...); !strings.Contains(out, "up to date (version 12)") {
+	if out := cli(t, append([]string{"migrate", "up"}, dbf[:2]...)...); !strings.Contains(out, "up to date (version 13)") {
 		t.Fatalf("second up:\n%s", out)
 	}
 
@@ -234,7 +234,7 @@ func TestCLIAgainstRunningServer(t *testing.T) {
 	}
 
 	out = cli(t, append([]string{"migrate", "down"}, dbf[:2]...)...)
-	if !strings.Contains(out, "rolled back 00012_billing_contact.sql") {
+	if !strings.Contains(out, "rolled back 00013_billing_plan.sql") {
 		t.Fatalf("down:\n%s", out)
 	}
 }
