@@ -39,7 +39,8 @@ type Options struct {
 	// is suspended; default 7 days.
 	GracePeriod time.Duration
 	// CheckInterval is how often Run looks for tenants past their grace
-	// period (and for tenants without a subscription); default 1m.
+	// period, for tenants without a subscription and for plan changes to
+	// push to Stripe; default 1m.
 	CheckInterval time.Duration
 	Log           *slog.Logger
 }
@@ -112,11 +113,7 @@ func (b *Billing) Subscribe(ctx context.Context, tenantID string) (billing.Accou
 	if err != nil {
 		return billing.Account{}, fmt.Errorf("stripebilling: customer for %s: %w", t.ID, err)
 	}
-	items := []*stripe.SubscriptionItemsParams{{Price: stripe.String(pb.StripePriceID)}}
-	if pb.StripeMeteredPriceID != "" {
-		items = append(items, &stripe.SubscriptionItemsParams{Price: stripe.String(pb.StripeMeteredPriceID)})
-	}
-	sp := &stripe.SubscriptionParams{Customer: stripe.String(cus.ID), Items: items}
+	sp := &stripe.SubscriptionParams{Customer: stripe.String(cus.ID), Items: newItems(pb)}
 	sp.Context = ctx
 	sp.AddMetadata("tenant_id", t.ID)
 	sp.SetIdempotencyKey("switchboard-subscription-" + t.ID + "-" + t.PlanID)
@@ -129,7 +126,7 @@ func (b *Billing) Subscribe(ctx context.Context, tenantID string) (billing.Accou
 	if existing, err := b.accounts.Account(ctx, t.ID); err == nil {
 		return existing, nil
 	}
-	a := billing.Account{TenantID: t.ID, CustomerID: cus.ID, SubscriptionID: sub.ID}
+	a := billing.Account{TenantID: t.ID, CustomerID: cus.ID, SubscriptionID: sub.ID, PlanID: t.PlanID}
 	if err := b.accounts.PutAccount(ctx, a); err != nil {
 		return billing.Account{}, err
 	}
@@ -196,11 +193,15 @@ func (b *Billing) SuspendOverdue(ctx context.Context) (int, error) {
 }
 
 // Run, every CheckInterval until ctx ends, subscribes tenants that have
-// no Stripe account yet (SubscribeAll) and suspends overdue ones.
+// no Stripe account yet (SubscribeAll), pushes plan changes to Stripe
+// (SyncPlans) and suspends overdue tenants.
 func (b *Billing) Run(ctx context.Context) error {
 	periodic.NowAndEvery(ctx, b.opts.CheckInterval, func(ctx context.Context) {
 		if _, err := b.SubscribeAll(ctx); err != nil && ctx.Err() == nil {
 			b.opts.Log.Error("billing: subscribe tenants", "err", err)
+		}
+		if _, err := b.SyncPlans(ctx); err != nil && ctx.Err() == nil {
+			b.opts.Log.Error("billing: push plan changes to Stripe", "err", err)
 		}
 		if _, err := b.SuspendOverdue(ctx); err != nil && ctx.Err() == nil {
 			b.opts.Log.Error("billing: suspend overdue tenants", "err", err)

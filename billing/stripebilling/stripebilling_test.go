@@ -21,6 +21,7 @@ import (
 var plans = map[string]billing.PlanBilling{
 	"pro":  {StripePriceID: "price_pro", StripeMeteredPriceID: "price_messages"},
 	"free": {StripePriceID: "price_free"},
+	"team": {StripePriceID: "price_team", StripeMeteredPriceID: "price_messages"},
 }
 
 func setup(t *testing.T, url string) (*stripebilling.Billing, *tenants.MemoryStore, *billing.MemoryAccounts, *tenants.Tenant) {
@@ -44,6 +45,9 @@ func TestSubscribeAndReportUsage(t *testing.T) {
 	}
 	if a.CustomerID == "" || a.SubscriptionID == "" {
 		t.Fatalf("account: %+v", a)
+	}
+	if a.PlanID != "pro" {
+		t.Fatalf("account plan: %+v", a)
 	}
 	if got, _ := accts.Account(ctx, tn.ID); got != a {
 		t.Fatalf("stored %+v, want %+v", got, a)

@@ -116,9 +116,16 @@ func (b *Billing) payment(ctx context.Context, customerID string, paid bool) err
 	return b.tenants.SetTenantStatus(ctx, a.TenantID, status, tenants.ActorSystem)
 }
 
-// subscription applies a plan change at once (the plan whose Stripe
-// price the subscription now holds), and on deletion moves the tenant
+// subscription applies a plan change made in Stripe (the customer
+// portal, the Stripe dashboard) at once, and on deletion moves the tenant
 // to the free plan.
+//
+// Account.PlanID, the plan the subscription was last set for, tells
+// which side changed: a price that differs from it is Stripe's change and
+// wins; a price equal to it means Stripe did not change the plan (the
+// event is about something else, or predates our own update), so a
+// tenant plan changed here in the meantime stands and SyncPlans pushes
+// it. Applying our own update's event is then a no-op: no ping-pong.
 func (b *Billing) subscription(ctx context.Context, sub *stripe.Subscription, deleted bool) error {
 	a, err := b.accounts.AccountByCustomer(ctx, sub.Customer.ID)
 	if errors.Is(err, tenants.ErrNotFound) {
@@ -129,27 +136,40 @@ func (b *Billing) subscription(ctx context.Context, sub *stripe.Subscription, de
 		return err
 	}
 	planID := ""
-	if deleted {
+	switch {
+	case deleted && sub.ID != a.SubscriptionID:
+		// Not the account's subscription: one SyncPlans cancelled when the
+		// tenant moved to a plan without a Stripe price, or one replaced
+		// since. The tenant's plan stays.
+		return nil
+	case deleted:
 		planID = tenants.FreePlanID
 		a.SubscriptionID = ""
-	} else {
+	case sub.Status == stripe.SubscriptionStatusCanceled:
+		// The last updates of a cancelled subscription; its deletion
+		// event is what counts.
+		return nil
+	default:
 		planID = b.planOf(sub)
 		a.SubscriptionID = sub.ID
 	}
-	if err := b.accounts.PutAccount(ctx, a); err != nil {
-		return err
+	if planID == "" || planID == a.PlanID {
+		return b.accounts.SetSubscription(ctx, a.TenantID, a.SubscriptionID, a.PlanID)
 	}
-	if planID == "" {
-		return nil
-	}
+	// The tenant first, then the account: a failure in between leaves
+	// the tenant on Stripe's plan and PlanID behind, which SyncPlans
+	// settles without a change (the subscription has the prices already)
+	// and Stripe's retry of this event settles too.
 	t, err := b.tenants.Tenant(ctx, a.TenantID)
 	if err != nil {
 		return err
 	}
-	if t.PlanID == planID {
-		return nil
+	if t.PlanID != planID {
+		if err := b.tenants.SetTenantPlan(ctx, a.TenantID, planID, tenants.ActorSystem); err != nil {
+			return err
+		}
 	}
-	return b.tenants.SetTenantPlan(ctx, a.TenantID, planID, tenants.ActorSystem)
+	return b.accounts.SetSubscription(ctx, a.TenantID, a.SubscriptionID, planID)
 }
 
 // planOf finds the configured plan whose flat price is on sub; "" when
