@@ -321,7 +321,9 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 		{"id":"unlimited","name":"Unlimited"},
 		{"id":"free","name":"Free","max_messages_per_day":1000,"max_connections":10},
 		{"id":"pro","name":"Pro","max_messages_per_day":100000,"max_connections":100,
-		 "billing":{"soft_cap":true,"overage_cents_per_million":80,"stripe_price_id":"price_pro","stripe_metered_price_id":"price_messages"}}]`)
+		 "billing":{"soft_cap":true,"overage_cents_per_million":80,"stripe_price_id":"price_pro","stripe_metered_price_id":"price_messages"}},
+		{"id":"team","name":"Team","max_messages_per_day":50000,"max_connections":50,
+		 "billing":{"soft_cap":true,"stripe_price_id":"price_team","stripe_metered_price_id":"price_messages"}}]`)
 	out := cli(t, append([]string{"tenants", "create", "--name", "Acme", "--plan", "pro"}, dbf...)...)
 	tenant, token := field(t, out, "tenant_id"), field(t, out, "api_token")
 	out = cli(t, append([]string{"apps", "create", "--tenant", tenant, "--name", "Chat"}, dbf...)...)
@@ -358,16 +360,16 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 	}
 	defer st.Close()
 	usage := pgusage.New(st.Pool())
-	var customer string
+	var customer, subID string
 	eventually(t, 15*time.Second, func() error {
 		a, err := usage.Account(ctx, tenant)
 		if err != nil {
 			return fmt.Errorf("no Stripe account for the tenant yet: %v", err)
 		}
-		if a.CustomerID == "" || a.SubscriptionID == "" {
+		if a.CustomerID == "" || a.SubscriptionID == "" || a.PlanID != "pro" {
 			return fmt.Errorf("account %+v", a)
 		}
-		customer = a.CustomerID
+		customer, subID = a.CustomerID, a.SubscriptionID
 		return nil
 	})
 	if _, body := manage(t, addr1, token, "GET", "/api/v1/billing", ""); !strings.Contains(body, `"billing_enabled":true`) || !strings.Contains(body, `"plan_id":"pro"`) ||
@@ -449,7 +451,7 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 		})
 	}
 	// A downgrade through Stripe applies to limits at once.
-	sub := `{"id":"sub_2","object":"subscription","customer":"` + customer + `","items":{"object":"list","data":[{"id":"si_1","object":"subscription_item","price":{"id":"price_unknown","object":"price"}}]}}`
+	sub := `{"id":"` + subID + `","object":"subscription","customer":"` + customer + `","items":{"object":"list","data":[{"id":"si_1","object":"subscription_item","price":{"id":"price_unknown","object":"price"}}]}}`
 	if code := stripeEvent(t, addr1, "whsec_test", "customer.subscription.deleted", sub); code != 200 {
 		t.Fatalf("subscription deleted: %d", code)
 	}
@@ -460,6 +462,33 @@ func TestBillingOnPostgresRedisAndStripe(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Plan changes made with the CLI, in another process, reach Stripe
+	// within a check interval (100 ms here): back on a billed plan the
+	// customer is subscribed again, another billed plan moves the
+	// subscription, a plan without a Stripe price cancels it.
+	account := func(want string, subscribed bool) func() error {
+		return func() error {
+			a, err := usage.Account(ctx, tenant)
+			if err != nil || a.PlanID != want || (a.SubscriptionID != "") != subscribed || a.CustomerID != customer {
+				return fmt.Errorf("account %+v %v, want plan %s (subscribed %v)\nnodes' billing log:\n%s", a, err, want, subscribed, billingLogs())
+			}
+			return nil
+		}
+	}
+	eventually(t, 5*time.Second, account("free", false))
+	for _, step := range []struct {
+		plan       string
+		subscribed bool
+	}{{"pro", true}, {"team", true}, {"unlimited", false}} {
+		cli(t, append([]string{"tenants", "set-plan", "--tenant", tenant, "--plan", step.plan}, dbf...)...)
+		eventually(t, 10*time.Second, account(step.plan, step.subscribed))
+	}
+	for _, want := range []string{"subscribed again in Stripe", "subscription moved to the tenant's plan", "subscription cancelled"} {
+		if !strings.Contains(billingLogs(), want) {
+			t.Errorf("no %q in the nodes' billing log:\n%s", want, billingLogs())
+		}
+	}
 }
 
 // dialKey opens a socket on an app key and waits for the handshake.
