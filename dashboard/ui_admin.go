@@ -34,8 +34,9 @@ func (u *UI) renderAdmin(w http.ResponseWriter, q *uiRequest, status int, p page
 
 // setTenantPlan moves a tenant to another plan (SetTenantPlan, audited as
 // tenant.plan). Its apps' limits follow on every node within seconds.
-// With billing on, the Stripe subscription is not changed from here: the
-// tenant's own plan change through billing does that.
+// With billing on, the Stripe subscription follows within a billing
+// check interval: stripebilling's SyncPlans notices the stored plan
+// differs from the subscription's, whoever changed it.
 func (u *UI) setTenantPlan(w http.ResponseWriter, q *uiRequest) {
 	id := q.r.PathValue("tenant_id")
 	planID := q.r.PostForm.Get("plan_id")
