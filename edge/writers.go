@@ -68,7 +68,9 @@ type heldConn struct {
 // the tail from growing, for at most the gap to the socket's next frame
 // (holdWait at worst) of added latency on half its frames.
 const (
-	loadWindow  = 100 * time.Millisecond
+	// A second: long enough that a burst (a thousand sockets connecting
+	// and subscribing) does not switch holds on for a stream that follows.
+	loadWindow  = time.Second
 	coalesceOn  = 0.6 // the process's CPU time ÷ (window × GOMAXPROCS)
 	coalesceOff = 0.3
 	holdRecent  = 100 * time.Millisecond // a stream of 10 frames/s or more
