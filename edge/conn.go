@@ -43,13 +43,18 @@ type conn struct {
 	// write side
 	wmu           sync.Mutex
 	queue, spare  [][]byte
-	iov           [][]byte // writev scratch, only used by the flusher
-	queued        int      // bytes queued or being written
+	iov           [][]byte    // writev scratch, only used by the flusher
+	wv            net.Buffers // the view of iov being written
+	queued        int         // bytes queued or being written
 	flushing      bool
 	closing       *protocol.Error
 	dead          bool
 	slow          atomic.Bool
 	writeDeadline time.Time    // only used by the flusher
+	lastWrite     int64        // writers.now() at the end of the last batch, only used by the flusher
+	held          bool         // parked by writers.hold; flushing stays set meanwhile
+	holdGen       uint32       // tells a hold's entry from an earlier one's
+	released      bool         // let go of a hold: the next flush writes what is queued
 	direct        directWriter // non-blocking writes by sendNow, only by the flusher
 
 	// read side

@@ -12,7 +12,10 @@ import (
 // and is flushed by at most one writer of the pool (writers.go) at a time,
 // only while frames are waiting: an idle socket holds no goroutine. The writer takes everything
 // queued and hands it to the kernel in one writev, so a burst of events to
-// a busy socket costs one syscall instead of one per frame.
+// a busy socket costs one syscall instead of one per frame. When the
+// server is saturated, a stream's lone frame is held for the next one
+// (see "Coalescing under load" in writers.go): held, the socket keeps
+// flushing set, so nothing else schedules it until the hold ends.
 //
 // Writes go straight to the net.Conn: Go serialises concurrent Write calls
 // on one connection, and with permessage-deflate off (it is) gws keeps no
@@ -36,8 +39,8 @@ func (c *conn) send(frame []byte) bool {
 		c.queued += len(slowConsumerFrame)
 		c.closing = protocol.ErrSlowConsumer
 		c.slow.Store(true)
-		start := !c.flushing
-		c.flushing = true
+		start := !c.flushing || c.held
+		c.flushing, c.held = true, false
 		c.wmu.Unlock()
 		// Unblock a write stuck on a full socket buffer so the close
 		// happens now rather than at the ordinary write timeout.
@@ -52,6 +55,13 @@ func (c *conn) send(frame []byte) bool {
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
 	if c.flushing {
+		if c.held && len(c.queue) >= holdFrames {
+			// The frame a hold waited for: both go out now, in one writev.
+			c.held, c.released = false, true
+			c.wmu.Unlock()
+			c.srv.writers.schedule(c)
+			return true
+		}
 		c.wmu.Unlock()
 		return true
 	}
@@ -161,8 +171,8 @@ func (c *conn) closeWith(err *protocol.Error) {
 	c.closing = err
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
-	start := !c.flushing
-	c.flushing = true
+	start := !c.flushing || c.held // a held socket closes now
+	c.flushing, c.held = true, false
 	c.wmu.Unlock()
 	if start {
 		c.srv.writers.schedule(c)
@@ -186,6 +196,18 @@ func (c *conn) flush() {
 			c.writeClose(closing)
 			return
 		}
+		if len(batch) < holdFrames && !c.released && c.closing == nil && c.srv.writers.coalescing.Load() {
+			// Under load, a stream's lone frame waits for the next (writers.go).
+			if now := c.srv.writers.now(); c.lastWrite != 0 && now-c.lastWrite < int64(holdRecent) {
+				c.held = true
+				c.holdGen++
+				gen := c.holdGen
+				c.wmu.Unlock()
+				c.srv.writers.hold(c, gen, now+int64(holdWait))
+				return
+			}
+		}
+		c.released = false
 		c.queue, c.spare = c.spare[:0], nil
 		c.wmu.Unlock()
 
@@ -214,17 +236,38 @@ func (c *conn) writeBatch(batch [][]byte) (int, error) {
 		n += len(b)
 	}
 	c.srv.metrics.framesOut.Add(float64(len(batch)))
-	e := c.srv.writers.beginWrite()
-	defer c.srv.writers.endWrite(e)
+	w := c.srv.writers
+	e := w.beginWrite()
+	var err error
 	if len(batch) == 1 {
-		_, err := c.nc.Write(batch[0])
-		return n, err
+		_, err = c.nc.Write(batch[0])
+	} else {
+		// WriteTo consumes the Buffers it is called on, and a local one
+		// would escape (an allocation per batch): c.wv is a view of c.iov.
+		c.iov = append(c.iov[:0], batch...)
+		c.wv = c.iov
+		_, err = c.wv.WriteTo(c.nc)
+		c.wv = nil
+		clear(c.iov)
 	}
-	c.iov = append(c.iov[:0], batch...)
-	bufs := net.Buffers(c.iov)
-	_, err := bufs.WriteTo(c.nc)
-	clear(c.iov)
+	c.lastWrite = w.now()
+	w.endWrite(e)
+	w.checkLoad(c.lastWrite)
 	return n, err
+}
+
+// unhold hands a held socket back to the writers, unless the hold of
+// generation gen has already ended (released by a frame, or the socket
+// closing).
+func (c *conn) unhold(gen uint32) {
+	c.wmu.Lock()
+	if !c.held || c.holdGen != gen {
+		c.wmu.Unlock()
+		return
+	}
+	c.held, c.released = false, true
+	c.wmu.Unlock()
+	c.srv.writers.schedule(c)
 }
 
 // extendWriteDeadline moves the write deadline forward only when half of
