@@ -47,14 +47,7 @@ func benchmarkFanout(b *testing.B, subs int) {
 	// are the path of a server that is not saturated, where nothing is
 	// held. BenchmarkFanoutCoalesced measures the other.
 	s.writers.on, s.writers.off = math.Inf(1), math.Inf(1)
-	app := tenants.NewApp("app", "key", "secret")
-	var frames atomic.Int64
-	for i := 0; i < subs; i++ {
-		c := benchConn(s, app, &frames)
-		s.hub.add(&subscription{conn: c, channel: "news"}, nil)
-	}
-	data, _ := json.Marshal(`{"price":101.25,"symbol":"ACME","ts":1732406400123,"pad":"0123456789012345678901234567890123456789"}`)
-	msg := &bus.Message{AppID: "app", Channel: "news", Event: "tick", Data: data}
+	frames, msg := benchChannel(s, subs)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -78,14 +71,7 @@ func BenchmarkFanoutCoalesced_10000Subs(b *testing.B) {
 	const subs = 10000
 	s := benchServer(b)
 	s.writers.on, s.writers.off = 0, -1
-	app := tenants.NewApp("app", "key", "secret")
-	var frames atomic.Int64
-	for i := 0; i < subs; i++ {
-		c := benchConn(s, app, &frames)
-		s.hub.add(&subscription{conn: c, channel: "news"}, nil)
-	}
-	data, _ := json.Marshal(`{"price":101.25,"symbol":"ACME","ts":1732406400123,"pad":"0123456789012345678901234567890123456789"}`)
-	msg := &bus.Message{AppID: "app", Channel: "news", Event: "tick", Data: data}
+	frames, msg := benchChannel(s, subs)
 	// One event first, so that every socket has a recent write and the
 	// next event's frame is held (coalescing starts with the first window).
 	s.writers.checkLoad(int64(loadWindow))
@@ -106,6 +92,19 @@ func BenchmarkFanoutCoalesced_10000Subs(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(2*subs), "ns/delivery")
 	s.writers.close()
+}
+
+// benchChannel subscribes subs sockets of s to "news" and returns the
+// count of frames written to them and an event for the channel.
+func benchChannel(s *Server, subs int) (*atomic.Int64, *bus.Message) {
+	app := tenants.NewApp("app", "key", "secret")
+	frames := new(atomic.Int64)
+	for range subs {
+		c := benchConn(s, app, frames)
+		s.hub.add(&subscription{conn: c, channel: "news"}, nil)
+	}
+	data, _ := json.Marshal(`{"price":101.25,"symbol":"ACME","ts":1732406400123,"pad":"0123456789012345678901234567890123456789"}`)
+	return frames, &bus.Message{AppID: "app", Channel: "news", Event: "tick", Data: data}
 }
 
 func BenchmarkFanout_1Subs(b *testing.B)     { benchmarkFanout(b, 1) }
