@@ -63,6 +63,7 @@ backend nodes
   server n2 127.0.0.1:$((base + 2))
   server n3 127.0.0.1:$((base + 3))
 CFG
-haproxy -f "$dir/haproxy.cfg" -D -p "$dir/haproxy.pid" 2>>"$dir/haproxy.log" || die "HAProxy did not start (log: $dir/haproxy.log)"
+haproxy -f "$dir/haproxy.cfg" -D -p "$dir/haproxy.pid" 2>>"$dir/haproxy.log" ||
+  die "HAProxy did not start (log: $dir/haproxy.log): $(tail -n 5 "$dir/haproxy.log")"
 wait_ready "$base" || die "HAProxy does not answer on $base"
 echo "switchboard-local: HAProxy on 127.0.0.1:$base, nodes on $((base + 1))-$((base + 3)); app local / local-key / local-secret; state in $dir"
