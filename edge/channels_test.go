@@ -260,10 +260,12 @@ func TestDirectWritesKeepOrderWhenTheSocketFills(t *testing.T) {
 	n := newNode(t, edge.Options{MaxQueueBytes: 16 << 20})
 	c := n.dial()
 	c.join("room", "")
-	c.ws.NetConn().(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
+	// No small receive buffer: reading back through a 4 KiB window takes
+	// most of a minute. 10 MB fills the default ones (the receiver's does
+	// not grow while nobody reads).
 	pauseReads(c)
 	const events = 200
-	payload := strings.Repeat("y", 10000)
+	payload := strings.Repeat("y", 50000)
 	for i := 0; i < events; i++ {
 		raw, _ := json.Marshal(strconv.Itoa(i) + ":" + payload)
 		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"room"}, "ev", raw, ""); err != nil {
