@@ -253,6 +253,40 @@ func TestSlowConsumerIsCut(t *testing.T) {
 	}
 }
 
+// A socket whose reader stopped, with room left in its queue, is cut once
+// a write to it has been blocked for WriteTimeout; a socket that reads
+// on all the while is not.
+func TestStalledWriteIsCut(t *testing.T) {
+	n := newNode(t, edge.Options{MaxQueueBytes: 64 << 20, WriteTimeout: 300 * time.Millisecond})
+	stalled := n.dial()
+	stalled.join("firehose", "")
+	stalled.ws.NetConn().(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
+	pauseReads(stalled)
+	reader := n.dial()
+	reader.join("ticks", "")
+	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
+	// 12 MB: more than the socket buffers hold, less than the queue.
+	for i := 0; i < 200; i++ {
+		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"firehose"}, "ev", raw, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Several write timeouts pass while the reader keeps up.
+	for i := 0; i < 20; i++ {
+		publish(t, n, "ticks", "tick", strconv.Itoa(i))
+		reader.expect("tick", "ticks")
+		time.Sleep(50 * time.Millisecond)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := n.srv.Connections(); got != 1 {
+			return errorf("%d sockets open, want the reader's only", got)
+		}
+		return nil
+	})
+	publish(t, n, "ticks", "after", "x")
+	reader.expect("after", "ticks")
+}
+
 // A small channel's events are written by the publisher itself until the
 // socket buffer is full; what it cannot take goes to a writer, and the
 // reader still gets every event once, in order.

@@ -41,21 +41,27 @@ type conn struct {
 	current atomic.Pointer[tenants.App]
 
 	// write side
-	wmu           sync.Mutex
-	queue, spare  [][]byte
-	iov           [][]byte    // writev scratch, only used by the flusher
-	wv            net.Buffers // the view of iov being written
-	queued        int         // bytes queued or being written
-	flushing      bool
-	closing       *protocol.Error
-	dead          bool
-	slow          atomic.Bool
-	writeDeadline time.Time    // only used by the flusher
-	lastWrite     int64        // writers.now() at the end of the last batch, only used by the flusher
-	held          bool         // parked by writers.hold; flushing stays set meanwhile
-	holdGen       uint32       // tells a hold's entry from an earlier one's
-	released      bool         // let go of a hold: the next flush writes what is queued
-	direct        directWriter // non-blocking writes by sendNow, only by the flusher
+	wmu          sync.Mutex
+	queue, spare [][]byte
+	iov          [][]byte    // writev scratch, only used by the flusher
+	wv           net.Buffers // the view of iov being written
+	queued       int         // bytes queued or being written
+	flushing     bool
+	closing      *protocol.Error
+	dead         bool
+	slow         atomic.Bool
+	lastWrite    int64 // writers.now() at the end of the last batch, only used by the flusher
+	// writingSince is writers.now() when the write in progress began, 0
+	// between writes: the sweep cuts a socket stuck in one for longer
+	// than WriteTimeout. A deadline per socket would do the same with a
+	// runtime timer that every write moves, and each timer the runtime
+	// keeps wakes the scheduler and its monitor thread when it comes due:
+	// 15 µs of CPU per publish at 2,000 channels × 2 subscribers.
+	writingSince atomic.Int64
+	held         bool         // parked by writers.hold; flushing stays set meanwhile
+	holdGen      uint32       // tells a hold's entry from an earlier one's
+	released     bool         // let go of a hold: the next flush writes what is queued
+	direct       directWriter // non-blocking writes by sendNow, only by the flusher
 
 	// read side
 	subs    map[string]*subscription

@@ -230,7 +230,6 @@ func (c *conn) flush() {
 }
 
 func (c *conn) writeBatch(batch [][]byte) (int, error) {
-	c.extendWriteDeadline()
 	n := 0
 	for _, b := range batch {
 		n += len(b)
@@ -238,6 +237,7 @@ func (c *conn) writeBatch(batch [][]byte) (int, error) {
 	c.srv.metrics.framesOut.Add(float64(len(batch)))
 	w := c.srv.writers
 	e := w.beginWrite()
+	c.writingSince.Store(w.now())
 	var err error
 	if len(batch) == 1 {
 		_, err = c.nc.Write(batch[0])
@@ -251,6 +251,7 @@ func (c *conn) writeBatch(batch [][]byte) (int, error) {
 		clear(c.iov)
 	}
 	c.lastWrite = w.now()
+	c.writingSince.Store(0)
 	w.endWrite(e)
 	w.checkLoad(c.lastWrite)
 	return n, err
@@ -270,19 +271,15 @@ func (c *conn) unhold(gen uint32) {
 	c.srv.writers.schedule(c)
 }
 
-// extendWriteDeadline moves the write deadline forward only when half of
-// it has passed, so a busy socket does not touch the runtime's timers on
-// every batch.
-func (c *conn) extendWriteDeadline() {
-	if c.slow.Load() {
-		return // the slow-consumer deadline stands
+// cutIfStalled closes the socket when a write has been blocked on it for
+// longer than stall (in writers.now() nanoseconds): the write returns
+// with an error and the flusher and read loop clean up as for any broken
+// socket. The sweep calls it.
+func (c *conn) cutIfStalled(now, stall int64) {
+	if since := c.writingSince.Load(); since != 0 && now-since > stall {
+		c.srv.metrics.stalledWrites.Inc()
+		_ = c.nc.Close()
 	}
-	now := time.Now()
-	if now.Add(c.srv.opts.WriteTimeout / 2).Before(c.writeDeadline) {
-		return
-	}
-	c.writeDeadline = now.Add(c.srv.opts.WriteTimeout)
-	_ = c.nc.SetWriteDeadline(c.writeDeadline)
 }
 
 func (c *conn) writeClose(err *protocol.Error) {

@@ -21,6 +21,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	framesOut     prometheus.Counter
 	slowConsumers prometheus.Counter
+	stalledWrites prometheus.Counter
 	fanout        prometheus.Histogram
 
 	mu   sync.Mutex
@@ -61,6 +62,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		slowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_edge_slow_consumers_total", Help: "Connections closed because their outbound queue passed its bound.",
 		}),
+		stalledWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_edge_stalled_writes_total", Help: "Connections closed because a write to them stayed blocked for longer than the write timeout.",
+		}),
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "switchboard_edge_fanout_duration_seconds",
 			Help:    "Time to queue one channel event on every local subscriber (per event, per node).",
@@ -69,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		apps: map[string]*appMetrics{},
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.subscriptions, m.messagesIn, m.messagesOut, m.errors, m.rejected, m.framesOut, m.slowConsumers, m.fanout)
+		reg.MustRegister(m.connections, m.subscriptions, m.messagesIn, m.messagesOut, m.errors, m.rejected, m.framesOut, m.slowConsumers, m.stalledWrites, m.fanout)
 	}
 	return m
 }

@@ -54,7 +54,8 @@ type Options struct {
 	MaxFrameBytes int
 	// MaxChannelsPerConnection bounds one socket's subscriptions. Default 1000.
 	MaxChannelsPerConnection int
-	// WriteTimeout cuts a socket whose writes stall this long. Default 10 s.
+	// WriteTimeout cuts a socket whose writes stall this long (checked on
+	// every sweep, so within a SweepInterval more). Default 10 s.
 	WriteTimeout time.Duration
 	// CloseTimeout bounds writing the close frame. Default 2 s.
 	CloseTimeout time.Duration
@@ -221,7 +222,9 @@ func (s *Server) sweep() {
 	now := s.now()
 	activity := int64(s.opts.ActivityTimeout)
 	pong := int64(s.opts.PongTimeout)
+	writeNow, stall := s.writers.now(), int64(s.opts.WriteTimeout)
 	for _, c := range s.snapshot() {
+		c.cutIfStalled(writeNow, stall)
 		if ps := c.pingSent.Load(); ps != 0 {
 			if now-ps > pong {
 				c.closeWith(protocol.ErrPongTimeout)
