@@ -3,8 +3,10 @@ package edge_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -422,5 +424,42 @@ func TestPositionsOnlyForSubscribersThatAsk(t *testing.T) {
 		if pos.Seq != uint64(i) || pos.Epoch == "" || pos.Epoch != epoch {
 			t.Fatalf("event %d: position %d/%q (first epoch %q): %s", i, pos.Seq, pos.Epoch, epoch, f.raw)
 		}
+	}
+}
+
+// An SSE client that stops reading, its receive window shut, does not
+// hold the stream's handler (and its connection) past the write timeout.
+func TestSSEClientThatStopsReadingIsCut(t *testing.T) {
+	n := newNode(t, edge.Options{WriteTimeout: 300 * time.Millisecond})
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", n.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /app/key-1/events?channels=firehose HTTP/1.1\r\nHost: test\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		c, err := n.state.Channel(context.Background(), "app-1", "firehose")
+		if err != nil || c.Subscriptions != 1 {
+			return errorf("%d subscriptions (%v), want the stream's", c.Subscriptions, err)
+		}
+		return nil
+	})
+	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
+	for i := 0; i < 100; i++ { // 6 MB, never read
+		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"firehose"}, "ev", raw, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan struct{})
+	go func() { n.http.Close(); close(closed) }() // waits for every handler to return
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream's handler is still writing to a client that stopped reading")
 	}
 }

@@ -248,7 +248,7 @@ func (sess *httpSession) expire() {
 // receive answers xhr_streaming (frames as they come, until the response
 // is long) or xhr (one batch).
 func (sess *httpSession) receive(w http.ResponseWriter, r *http.Request, streaming bool) {
-	flusher, _ := w.(http.Flusher)
+	send := streamWriter(w, sess.srv.opts.WriteTimeout)
 	sess.mu.Lock()
 	sess.readers++
 	sess.seen = time.Now()
@@ -261,14 +261,8 @@ func (sess *httpSession) receive(w http.ResponseWriter, r *http.Request, streami
 	}()
 	written := 0
 	write := func(b []byte) bool {
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
 		written += len(b)
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
+		return send(b)
 	}
 	heartbeat := time.NewTimer(httpHeartbeat)
 	defer heartbeat.Stop()

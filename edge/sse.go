@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -99,16 +100,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, key string) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	write := func(b []byte) bool {
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
+	write := streamWriter(w, s.opts.WriteTimeout)
 	if !write([]byte(": switchboard\n\n")) {
 		return
 	}
@@ -274,4 +266,22 @@ func parseSSEID(id string) map[string]protocol.Position {
 		out[ch] = protocol.Position{Epoch: pos[:i], Seq: seq}
 	}
 	return out
+}
+
+// streamWriter writes and flushes each piece of a streaming response (SSE,
+// xhr_streaming). A client that does not take a piece within timeout ends
+// the stream, so one that stopped reading, its TCP window shut, cannot
+// hold the handler and its connection for ever.
+func streamWriter(w http.ResponseWriter, timeout time.Duration) func([]byte) bool {
+	rc := http.NewResponseController(w)
+	return func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(timeout)) // unsupported by test recorders: no deadline there
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return false
+		}
+		return true
+	}
 }
