@@ -239,12 +239,9 @@ func TestSlowConsumerIsCut(t *testing.T) {
 	slow.ws.NetConn().(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
 	pauseReads(slow)
 	payload := strings.Repeat("x", 8000)
-	raw, _ := json.Marshal(payload)
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
-		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"firehose"}, "ev", raw, ""); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, n, "firehose", "ev", payload)
 		fast.expect("ev", "firehose")
 		if n.srv.Connections() == 1 {
 			break
@@ -266,12 +263,10 @@ func TestStalledWriteIsCut(t *testing.T) {
 	pauseReads(stalled)
 	reader := n.dial()
 	reader.join("ticks", "")
-	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
+	payload := strings.Repeat("x", 60<<10)
 	// 12 MB: more than the socket buffers hold, less than the queue.
 	for i := 0; i < 200; i++ {
-		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"firehose"}, "ev", raw, ""); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, n, "firehose", "ev", payload)
 	}
 	// Several write timeouts pass while the reader keeps up.
 	for i := 0; i < 20; i++ {
@@ -303,10 +298,7 @@ func TestDirectWritesKeepOrderWhenTheSocketFills(t *testing.T) {
 	const events = 200
 	payload := strings.Repeat("y", 50000)
 	for i := 0; i < events; i++ {
-		raw, _ := json.Marshal(strconv.Itoa(i) + ":" + payload)
-		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"room"}, "ev", raw, ""); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, n, "room", "ev", strconv.Itoa(i)+":"+payload)
 	}
 	resumeReads(c)
 	for i := 0; i < events; i++ {
@@ -369,12 +361,10 @@ func TestStuckReadersDoNotStallOthers(t *testing.T) {
 	}
 	healthy := n.dial()
 	healthy.join("busy", "")
-	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
+	payload := strings.Repeat("x", 60<<10)
 	// Fill the stuck sockets' kernel buffers so writes to them block.
 	for i := 0; i < 120; i++ {
-		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"busy"}, "fill", raw, ""); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, n, "busy", "fill", payload)
 	}
 	// Well inside the 10 s write timeout that would free blocked writers
 	// anyway.
@@ -449,11 +439,9 @@ func TestSSEClientThatStopsReadingIsCut(t *testing.T) {
 		}
 		return nil
 	})
-	raw, _ := json.Marshal(strings.Repeat("x", 60<<10))
+	payload := strings.Repeat("x", 60<<10)
 	for i := 0; i < 100; i++ { // 6 MB, never read
-		if err := n.pub.Publish(context.Background(), "app-1", n.history("app-1"), []string{"firehose"}, "ev", raw, ""); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, n, "firehose", "ev", payload)
 	}
 	closed := make(chan struct{})
 	go func() { n.http.Close(); close(closed) }() // waits for every handler to return

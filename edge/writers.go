@@ -242,8 +242,9 @@ func (w *writers) endWrite(e uint64) { w.inWrite[e&1].Add(-1) }
 
 // unstick runs on every sweep. A writer blocked in a write to a socket
 // whose reader stopped (until the sweep cuts it after WriteTimeout, or
-// until the socket's queue passes its bound) holds up every other socket, so for each write that
-// began before the previous sweep and is still running, it adds a writer.
+// until the socket's queue passes its bound) holds up every other socket,
+// so for each write that began before the previous sweep and is still
+// running, it adds a writer.
 // A server that is merely saturated finishes its writes in microseconds
 // and gets none: more runnable writers on a full CPU only add scheduling.
 func (w *writers) unstick() {
