@@ -274,9 +274,10 @@ func (c *conn) unhold(gen uint32) {
 // cutIfStalled closes the socket when a write has been blocked on it for
 // longer than stall (in writers.now() nanoseconds): the write returns
 // with an error and the flusher and read loop clean up as for any broken
-// socket. The sweep calls it.
+// socket. The sweep calls it; the swap makes a write that outlives the
+// next sweep (the close has not returned it yet) count and close once.
 func (c *conn) cutIfStalled(now, stall int64) {
-	if since := c.writingSince.Load(); since != 0 && now-since > stall {
+	if since := c.writingSince.Load(); since != 0 && now-since > stall && c.writingSince.CompareAndSwap(since, 0) {
 		c.srv.metrics.stalledWrites.Inc()
 		_ = c.nc.Close()
 	}
