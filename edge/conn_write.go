@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -76,8 +77,9 @@ func (c *conn) send(frame []byte) bool {
 // goroutine, and leaves to a writer only what the socket buffer could not
 // take. Small fan-outs and replies on the socket's own read goroutine use
 // it, sparing the hand-off to the writer pool (a wake-up and a switch per
-// frame); a large fan-out uses send, so the publisher never writes to
-// thousands of sockets itself.
+// frame); a large fan-out, or any fan-out on a saturated server (hub.go,
+// directFanout), uses send, so the publisher never writes to thousands of
+// sockets itself.
 func (c *conn) sendNow(frame []byte) bool {
 	c.wmu.Lock()
 	if c.flushing || c.closing != nil || c.dead || !c.direct.ready(c.nc) {
@@ -89,6 +91,9 @@ func (c *conn) sendNow(frame []byte) bool {
 
 	n := c.direct.write(frame)
 	c.srv.metrics.framesOut.Inc()
+	// Direct writes count toward the load too: a server whose every
+	// write is direct would otherwise never find itself saturated.
+	c.srv.writers.checkLoad(c.srv.writers.now())
 
 	c.wmu.Lock()
 	if n < len(frame) {
@@ -179,8 +184,14 @@ func (c *conn) closeWith(err *protocol.Error) {
 	}
 }
 
-// flush is the socket's only writer while it runs.
+// flush is the socket's only writer while it runs. On a saturated server
+// it first lets the goroutines already runnable go ahead (publishers in
+// the middle of a request): the frames they queue here join this batch,
+// one writev for all of them. With CPU to spare Gosched returns at once.
 func (c *conn) flush() {
+	if c.srv.writers.coalescing.Load() {
+		runtime.Gosched()
+	}
 	for {
 		c.wmu.Lock()
 		batch := c.queue

@@ -446,7 +446,7 @@ func (s *Server) Deliver(msg *bus.Message) {
 	switch msg.Kind {
 	case bus.KindEvent:
 		start := time.Now()
-		n := s.hub.fanout(msg)
+		n := s.hub.fanout(msg, !s.writers.coalescing.Load())
 		if n > 0 {
 			s.metrics.fanout.Observe(time.Since(start).Seconds())
 			s.metrics.app(msg.AppID).messagesOut.Add(float64(n))

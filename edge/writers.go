@@ -98,7 +98,7 @@ func newWriters(max int) *writers {
 // now is the pool's monotonic clock, in nanoseconds.
 func (w *writers) now() int64 { return int64(time.Since(w.start)) }
 
-// checkLoad runs after every write; once per loadWindow it decides from
+// checkLoad runs after every write, direct or not; once per loadWindow it decides from
 // the share of its CPUs the process used whether sockets may be held, with
 // hysteresis so that the saving does not switch it off again. The process's
 // CPU time, not the writers' time in writes: with more writers than CPUs,

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -127,5 +128,43 @@ func TestCheckLoadHysteresis(t *testing.T) {
 	w.checkLoad(4 * win)
 	if w.coalescing.Load() {
 		t.Fatal("coalescing on below the off threshold")
+	}
+}
+
+// A server whose every write is direct (small channels, replies) must still
+// find out that it is saturated, or its small fan-outs never coalesce.
+func TestDirectWritesCountTowardTheLoad(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	c, _ := coalescingConn(t)
+	c.nc = server
+	w := c.srv.writers
+	w.coalescing.Store(false)
+	w.on, w.off = 0, -1 // any CPU share turns it on
+	w.window.Store(w.now() - int64(loadWindow))
+
+	frame := textFrame([]byte(`1`))
+	c.sendNow(frame)
+	if !w.coalescing.Load() {
+		t.Fatal("a direct write did not make the writers check the load")
+	}
+	got := make([]byte, len(frame))
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, frame) {
+		t.Fatalf("read %q, %v; want %q", got, err, frame)
 	}
 }
