@@ -67,8 +67,7 @@ func runDelivery(ctx context.Context, cfg *Config, stderr io.Writer) (*Result, e
 	if cfg.Scenario == "publish" {
 		workers = cfg.Concurrency
 	}
-	pub := newPublisher(cfg, channels, workers, &r.errs)
-	defer pub.close()
+	pub := newPublisher(cfg, channels, &r.errs)
 
 	cpu0 := selfCPU()
 	probe.startCPU()

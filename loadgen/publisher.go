@@ -1,10 +1,13 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"io"
+	"hash"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,13 +20,13 @@ import (
 )
 
 // publisher sends events through the HTTP API (POST /apps/{id}/events),
-// signed like the official server SDKs sign them, over a small pool of
-// keep-alive connections.
+// signed like the official server SDKs sign them, each worker over its
+// own keep-alive connection (httpConn).
 type publisher struct {
 	cfg      *Config
-	client   *http.Client
-	base     string // http://host:port
+	addr     string // host:port
 	path     string // /apps/{id}/events
+	keyParam string // auth_key=…, escaped for the query
 	channels []string
 	payload  int
 
@@ -35,20 +38,12 @@ type publisher struct {
 	errs    *errCounter
 }
 
-func newPublisher(cfg *Config, channels []string, conns int, errs *errCounter) *publisher {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
+func newPublisher(cfg *Config, channels []string, errs *errCounter) *publisher {
 	return &publisher{
 		cfg:      cfg,
-		client:   &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		base:     "http://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
+		addr:     net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
 		path:     "/apps/" + url.PathEscape(cfg.AppID) + "/events",
+		keyParam: "auth_key=" + url.QueryEscape(cfg.Key),
 		channels: channels,
 		payload:  cfg.Payload,
 		hist:     newHistogram(),
@@ -56,8 +51,6 @@ func newPublisher(cfg *Config, channels []string, conns int, errs *errCounter) *
 		errs:     errs,
 	}
 }
-
-func (p *publisher) close() { p.client.CloseIdleConnections() }
 
 // sentOn is how many publishes to channel i the server accepted.
 func (p *publisher) sentOn(i int) int64 { return p.sentOK[i].Load() }
@@ -70,52 +63,85 @@ func (p *publisher) totalOK() int64 {
 	return n
 }
 
-// publishOne sends event seq to channel ch (an index into channels). buf
-// is scratch space returned for reuse by the same worker.
-func (p *publisher) publishOne(ctx context.Context, ch int, seq int64, buf []byte, worker int) []byte {
+// pubWorker is one worker's connection and scratch space, reused for
+// every request it sends.
+type pubWorker struct {
+	id     int
+	conn   *httpConn
+	mac    hash.Hash
+	sum    []byte
+	body   []byte
+	data   []byte
+	target []byte
+	sign   []byte
+}
+
+func (p *publisher) newWorker(id int) *pubWorker {
+	return &pubWorker{
+		id:   id,
+		conn: newHTTPConn(p.addr, 30*time.Second),
+		mac:  hmac.New(sha256.New, []byte(p.cfg.Secret)),
+		body: make([]byte, 0, p.payload*2+256),
+	}
+}
+
+// publishOne sends event seq to channel ch (an index into channels).
+func (p *publisher) publishOne(ctx context.Context, ch int, seq int64, w *pubWorker) {
 	ts := time.Now().UnixNano()
-	body := append(buf[:0], `{"name":"bench","channels":[`...)
+	body := append(w.body[:0], `{"name":"bench","channels":[`...)
 	body = appendJSONString(body, []byte(p.channels[ch]))
 	body = append(body, `],"data":`...)
-	// The payload is built after the envelope so one buffer serves both:
 	// data is the payload JSON, carried as a JSON string.
-	mark := len(body)
-	body = appendPayload(body, ts, seq, p.payload)
-	data := append([]byte(nil), body[mark:]...)
-	body = appendJSONString(body[:mark], data)
+	w.data = appendPayload(w.data[:0], ts, seq, p.payload)
+	body = appendJSONString(body, w.data)
 	body = append(body, '}')
+	w.body = body
+	p.appendTarget(w, body, ts/int64(time.Second))
 
-	q := url.Values{}
-	if !p.cfg.Baseline {
-		protocol.SignRequest(p.cfg.Key, p.cfg.Secret, http.MethodPost, p.path, q, body, ts/int64(time.Second))
-	}
-	u := p.base + p.path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		p.fail("request: " + err.Error())
-		return body
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
+	status, err := w.conn.post(ctx, w.target, "application/json", body)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.fail("publish: " + errReason(err))
 		}
-		return body
+		return
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
 	p.sent.Add(1)
-	p.hist.record(worker, (time.Now().UnixNano()-ts)/1000)
-	if resp.StatusCode != http.StatusOK {
-		p.fail(fmt.Sprintf("publish: HTTP %d", resp.StatusCode))
-		return body
+	p.hist.record(w.id, (time.Now().UnixNano()-ts)/1000)
+	if status != http.StatusOK {
+		p.fail(fmt.Sprintf("publish: HTTP %d", status))
+		return
 	}
 	p.sentOK[ch].Add(1)
-	return body
+}
+
+// appendTarget sets w.target to the path and, unless the target is the
+// unsigned baseline, the query the SDKs send: auth_key, auth_timestamp,
+// auth_version, body_md5 and auth_signature over them.
+func (p *publisher) appendTarget(w *pubWorker, body []byte, unix int64) {
+	t := append(w.target[:0], p.path...)
+	if p.cfg.Baseline {
+		w.target = t
+		return
+	}
+	sum := md5.Sum(body)
+	bodyMD5 := hex.EncodeToString(sum[:])
+	stamp := strconv.FormatInt(unix, 10)
+	w.sign = protocol.AppendParamsStringToSign(w.sign[:0], http.MethodPost, p.path, []protocol.Param{
+		{Name: "auth_key", Value: p.cfg.Key}, {Name: "auth_timestamp", Value: stamp},
+		{Name: "auth_version", Value: "1.0"}, {Name: "body_md5", Value: bodyMD5},
+	})
+	w.mac.Reset()
+	w.mac.Write(w.sign)
+	w.sum = w.mac.Sum(w.sum[:0])
+	t = append(t, '?')
+	t = append(t, p.keyParam...)
+	t = append(t, "&auth_timestamp="...)
+	t = append(t, stamp...)
+	t = append(t, "&auth_version=1.0&body_md5="...)
+	t = append(t, bodyMD5...)
+	t = append(t, "&auth_signature="...)
+	t = hex.AppendEncode(t, w.sum)
+	w.target = t
 }
 
 func (p *publisher) fail(reason string) {
@@ -145,9 +171,10 @@ func (p *publisher) runPaced(ctx context.Context, d time.Duration, rate float64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 0, p.payload*2+256)
+			pw := p.newWorker(w)
+			defer pw.conn.close()
 			for seq := range jobs {
-				buf = p.publishOne(ctx, int((seq-1)%int64(len(p.channels))), seq, buf, w)
+				p.publishOne(ctx, int((seq-1)%int64(len(p.channels))), seq, pw)
 			}
 		}()
 	}
@@ -172,10 +199,11 @@ func (p *publisher) runClosed(ctx context.Context, d time.Duration, workers int)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 0, p.payload*2+256)
+			pw := p.newWorker(w)
+			defer pw.conn.close()
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				n := seq.Add(1)
-				buf = p.publishOne(ctx, int((n-1)%int64(len(p.channels))), n, buf, w)
+				p.publishOne(ctx, int((n-1)%int64(len(p.channels))), n, pw)
 			}
 		}()
 	}
