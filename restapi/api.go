@@ -160,7 +160,7 @@ func (a *API) Register(e *echo.Echo) {
 	app := g.Group("/:app_id")
 	app.RouteNotFound("", common(a.notFound))
 	app.RouteNotFound("/*", common(a.notFound))
-	route := func(method, path string, h echo.HandlerFunc) {
+	route := func(method, path string, h authedHandler) {
 		// Any first: the method's own route, added next, replaces it.
 		app.Any(path, common(methodNotAllowed(method)))
 		app.Add(method, path, common(a.authenticate(h)))

@@ -17,11 +17,8 @@ import (
 	"github.com/switchboard-rt/switchboard/tenants"
 )
 
-// ctxAuthed is the echo context key of what authenticate established.
-const ctxAuthed = "switchboard.authed"
-
-// authed is an authenticated request, as the handlers see it (one context
-// value rather than three: each c.Set of a slice allocates).
+// authed is an authenticated request, as the handlers see it. authenticate
+// passes it as an argument: echo's c.Set would allocate a map per request.
 type authed struct {
 	app *tenants.App
 	// query is the signed query: keys lower-cased, one value each.
@@ -58,16 +55,15 @@ func (q *query) has(name string) bool {
 	return false
 }
 
-func appOf(c echo.Context) *tenants.App { return c.Get(ctxAuthed).(*authed).app }
-func queryOf(c echo.Context) *query     { return &c.Get(ctxAuthed).(*authed).query }
-func bodyOf(c echo.Context) []byte      { return c.Get(ctxAuthed).(*authed).body }
+// authedHandler serves a request authenticate has let through.
+type authedHandler func(c echo.Context, auth *authed) error
 
 // authenticate checks a request the way the Pusher server SDKs sign it,
 // in the order of the protocol doc's table (§5.1), which decides the
 // status: unknown app 404; malformed query 400; every auth_* and body_md5
 // problem 401; body over the cap 413; disabled app 403 (only after the
 // signature holds, so the answer tells a stranger nothing).
-func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+func (a *API) authenticate(next authedHandler) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		appID, ok := pathParam(c, "app_id")
@@ -121,8 +117,7 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			body = raw
 		}
 		auth.body = body
-		c.Set(ctxAuthed, auth)
-		return next(c)
+		return next(c, auth)
 	}
 }
 

@@ -28,12 +28,12 @@ func channelParam(c echo.Context, app *tenants.App) (string, error) {
 
 // listChannels is GET /apps/{app_id}/channels: occupied channels only,
 // never the #server-to-user- ones.
-func (a *API) listChannels(c echo.Context) error {
-	app := appOf(c)
+func (a *API) listChannels(c echo.Context, auth *authed) error {
+	app := auth.app
 	if err := a.allowRead(c.Request().Context(), app); err != nil {
 		return err
 	}
-	q := queryOf(c)
+	q := &auth.query
 	prefix := q.Get("filter_by_prefix")
 	info, err := parseInfo(q.Get("info"))
 	if err != nil {
@@ -81,8 +81,7 @@ type cachedInfo struct {
 
 // readChannel is the start of every single-channel query: the read rate
 // limit, then the channel name from the path.
-func (a *API) readChannel(c echo.Context) (*tenants.App, string, error) {
-	app := appOf(c)
+func (a *API) readChannel(c echo.Context, app *tenants.App) (*tenants.App, string, error) {
 	if err := a.allowRead(c.Request().Context(), app); err != nil {
 		return nil, "", err
 	}
@@ -91,12 +90,12 @@ func (a *API) readChannel(c echo.Context) (*tenants.App, string, error) {
 }
 
 // getChannel is GET /apps/{app_id}/channels/{channel_name}.
-func (a *API) getChannel(c echo.Context) error {
-	app, name, err := a.readChannel(c)
+func (a *API) getChannel(c echo.Context, auth *authed) error {
+	app, name, err := a.readChannel(c, auth.app)
 	if err != nil {
 		return err
 	}
-	info, err := parseInfo(queryOf(c).Get("info"))
+	info, err := parseInfo(auth.query.Get("info"))
 	if err != nil {
 		return err
 	}
@@ -153,8 +152,8 @@ type user struct {
 
 // channelUsers is GET /apps/{app_id}/channels/{channel_name}/users: the
 // distinct user ids of a presence channel, without user_info.
-func (a *API) channelUsers(c echo.Context) error {
-	app, name, err := a.readChannel(c)
+func (a *API) channelUsers(c echo.Context, auth *authed) error {
+	app, name, err := a.readChannel(c, auth.app)
 	if err != nil {
 		return err
 	}
@@ -178,8 +177,8 @@ func (a *API) channelUsers(c echo.Context) error {
 // terminateUser is POST /apps/{app_id}/users/{user_id}/terminate_connections:
 // every connection signed in as the user, on every node, is closed. An
 // unknown or offline user is still a 200.
-func (a *API) terminateUser(c echo.Context) error {
-	app := appOf(c)
+func (a *API) terminateUser(c echo.Context, auth *authed) error {
+	app := auth.app
 	userID, ok := pathParam(c, "user_id")
 	if !ok || userID == "" || len(userID) > protocol.DefaultMaxUserIDLength || !utf8.ValidString(userID) {
 		return badRequest(fmt.Sprintf("invalid user id %q: 1 to %d bytes of UTF-8", truncate(c.Param("user_id"), 200), protocol.DefaultMaxUserIDLength))

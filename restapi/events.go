@@ -264,11 +264,11 @@ type channelCounts struct {
 }
 
 // triggerEvent is POST /apps/{app_id}/events.
-func (a *API) triggerEvent(c echo.Context) error {
+func (a *API) triggerEvent(c echo.Context, auth *authed) error {
 	start := time.Now()
-	app := appOf(c)
+	app := auth.app
 	var req eventRequest
-	if err := decodeEvent(bodyOf(c), &req); err != nil {
+	if err := decodeEvent(auth.body, &req); err != nil {
 		return err
 	}
 	ev, err := validate(app, &req, false)
@@ -325,13 +325,13 @@ func (a *API) counts(c echo.Context, app *tenants.App, ch string, in infoAttrs) 
 // triggerBatch is POST /apps/{app_id}/batch_events. Every item is
 // validated before any is published: a batch is refused whole or
 // published whole (in request order).
-func (a *API) triggerBatch(c echo.Context) error {
+func (a *API) triggerBatch(c echo.Context, auth *authed) error {
 	start := time.Now()
-	app := appOf(c)
+	app := auth.app
 	var req struct {
 		Batch []eventRequest `json:"batch"`
 	}
-	if err := decodeJSON(bodyOf(c), &req); err != nil {
+	if err := decodeJSON(auth.body, &req); err != nil {
 		return err
 	}
 	limit := maxBatch(app)

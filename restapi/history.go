@@ -49,8 +49,8 @@ func historyOf(app *tenants.App) bus.HistoryOptions {
 // published: ciphertext. An app whose history is off gets 404
 // history_disabled rather than an empty page that would look like a quiet
 // channel.
-func (a *API) channelHistory(c echo.Context) error {
-	app, name, err := a.readChannel(c)
+func (a *API) channelHistory(c echo.Context, auth *authed) error {
+	app, name, err := a.readChannel(c, auth.app)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (a *API) channelHistory(c echo.Context) error {
 		return fail(http.StatusNotFound, codeHistoryDisabled, "history is off for this app: its channels keep no events "+
 			"(set history_max_events in the app's settings; its plan may allow none)")
 	}
-	q := queryOf(c)
+	q := &auth.query
 	after, limit := uint64(0), defaultHistoryLimit
 	if v := q.Get("after"); v != "" {
 		if after, err = strconv.ParseUint(v, 10, 64); err != nil {

@@ -13,7 +13,9 @@ import (
 // downBus is a bus whose backend cannot be reached (Redis down).
 type downBus struct{}
 
-func (downBus) Publish(context.Context, *bus.Message) error { return errors.New("dial tcp: connection refused") }
+func (downBus) Publish(context.Context, *bus.Message) error {
+	return errors.New("dial tcp: connection refused")
+}
 func (downBus) Listen(context.Context, string, string) error { return nil }
 func (downBus) Ignore(context.Context, string, string) error { return nil }
 
