@@ -171,14 +171,19 @@ func (s *Server) publish(ctx context.Context, msg *bus.Message) error {
 }
 
 // subscriptions lists every local subscription; the fields Reassert reads
-// (socket, channel, kind, member) never change after subscribe.
+// (socket, channel, kind, member) never change after subscribe. One still
+// reserved is left out: its subscribe is adding it to the shared state.
 func (h *hub) subscriptions() []*subscription {
 	var out []*subscription
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
 		for _, lc := range sh.channels {
-			out = append(out, lc.subs...)
+			for _, s := range lc.subs {
+				if s.joining.Load() == nil {
+					out = append(out, s)
+				}
+			}
 		}
 		sh.mu.RUnlock()
 	}

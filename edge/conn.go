@@ -89,7 +89,11 @@ type subscription struct {
 	resumeEpoch string
 	// stateRemoved: undoState has removed it from the shared state.
 	stateRemoved atomic.Bool
-	pos          int // index in the hub's subscriber slice; guarded by the shard lock
+	// joining keeps the channel's frames while a presence subscription
+	// is in the hub but its subscription_succeeded is not yet queued
+	// (hub.reserve, hub.activate).
+	joining atomic.Pointer[joinBuffer]
+	pos     int // index in the hub's subscriber slice; guarded by the shard lock
 }
 
 func newConn(s *Server, ws *gws.Conn, app *tenants.App, reject *protocol.Error) *conn {

@@ -77,6 +77,50 @@ func (h *hub) add(s *subscription, first [][]byte) (firstLocal bool) {
 	return firstLocal
 }
 
+// reserve makes s a local subscriber whose frames wait in a buffer until
+// activate queues its first frames and then them. A presence subscription
+// takes its place this way before its snapshot of the members is read: a
+// member_added published meanwhile (from this node or another) then
+// reaches it after its subscription_succeeded instead of falling between
+// the two. Member events the snapshot already shows are harmless: clients
+// keep members as a set. It reports whether s is the channel's first
+// local subscriber.
+func (h *hub) reserve(s *subscription) (firstLocal bool) {
+	s.joining.Store(&joinBuffer{})
+	return h.add(s, nil)
+}
+
+// activate queues a reserved subscription's first frames and what its
+// channel sent it since reserve, under the shard lock so that no event
+// comes between them.
+func (h *hub) activate(s *subscription, first [][]byte) {
+	k := chanKey{s.conn.app.ID, s.channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, f := range first {
+		s.conn.send(f)
+	}
+	// No fan-out runs under the write lock: the buffer is ours.
+	for _, f := range s.joining.Load().frames {
+		s.conn.send(f)
+	}
+	s.joining.Store(nil)
+}
+
+// joinBuffer is a reserved subscription's frames, in the order sent.
+// Fan-outs of one channel run together under the shard's read lock.
+type joinBuffer struct {
+	mu     sync.Mutex
+	frames [][]byte
+}
+
+func (j *joinBuffer) hold(frame []byte) {
+	j.mu.Lock()
+	j.frames = append(j.frames, frame)
+	j.mu.Unlock()
+}
+
 // remove drops s and reports whether it was the channel's last local
 // subscriber.
 func (h *hub) remove(s *subscription) (lastLocal bool) {
@@ -139,6 +183,11 @@ func (h *hub) fanout(msg *bus.Message, direct bool) int {
 		} else if frame == nil {
 			plain = messageFrame(msg, false)
 			frame = plain
+		}
+		if j := s.joining.Load(); j != nil {
+			j.hold(frame)
+			n++
+			continue
 		}
 		if send(s.conn, frame) {
 			n++

@@ -193,3 +193,41 @@ func TestPresenceUserSwitchOnOneSocket(t *testing.T) {
 		t.Fatalf("removed on close %q", m.UserID)
 	}
 }
+
+// Members joining a presence channel at the same moment each end up
+// knowing all the others: a member_added published while a joiner's
+// snapshot is being taken must reach it after its subscription_succeeded,
+// not be lost between the two.
+func TestPresenceConcurrentJoinsSeeEveryMember(t *testing.T) {
+	n := newNode(t, edge.Options{})
+	const members, rounds = 6, 20
+	for round := range rounds {
+		channel := fmt.Sprint("presence-race-", round)
+		clients := make([]*client, members)
+		for i := range clients {
+			clients[i] = n.dial()
+		}
+		for i, c := range clients {
+			data := fmt.Sprintf(`{"user_id":"u%d"}`, i)
+			c.subscribe(channel, protocol.ChannelAuth("key-1", "secret-1", c.socketID, channel, data), data)
+		}
+		for _, c := range clients {
+			known := map[string]bool{}
+			var p presenceInfo
+			c.expect(protocol.EventSubscriptionSucceeded, channel).dataObject(t, &p)
+			for _, id := range p.Presence.IDs {
+				known[id] = true
+			}
+			for len(known) < members {
+				var m struct {
+					UserID string `json:"user_id"`
+				}
+				c.expect(protocol.EventMemberAdded, channel).dataObject(t, &m)
+				known[m.UserID] = true
+			}
+		}
+		for _, c := range clients {
+			_ = c.ws.WriteClose(1000, nil)
+		}
+	}
+}

@@ -103,11 +103,21 @@ func (c *conn) subscribe(data json.RawMessage) {
 
 	ctx := c.srv.ctx
 	var j joined
+	// A presence subscription is in the hub before the members are added
+	// to and read from the shared state (hub.reserve says why).
+	reserved := kind.Kind == protocol.KindPresence
+	firstLocal := reserved && c.srv.hub.reserve(sub)
+	reject := func(e subscriptionError) {
+		if reserved {
+			c.unreserve(sub, firstLocal)
+		}
+		c.rejectSubscription(ch, e)
+	}
 	if kind.Kind == protocol.KindPresence {
 		var u bus.MemberUpdate
 		u, err = c.srv.opts.State.AddMember(ctx, app.ID, ch, c.socketID, member, app.MaxPresenceMembersPerChannel)
 		if errors.Is(err, bus.ErrMemberLimit) {
-			c.rejectSubscription(ch, subscriptionError{403, "LimitReached", "Presence channel is full (limit " +
+			reject(subscriptionError{403, "LimitReached", "Presence channel is full (limit " +
 				strconv.Itoa(app.MaxPresenceMembersPerChannel) + " members)"})
 			return
 		}
@@ -120,13 +130,13 @@ func (c *conn) subscribe(data json.RawMessage) {
 	}
 	if err != nil {
 		c.srv.log.Error("subscribe: shared state", "app_id", app.ID, "channel", ch, "err", err)
-		c.rejectSubscription(ch, subscriptionError{500, "ServerError", "Subscription failed, please retry"})
+		reject(subscriptionError{500, "ServerError", "Subscription failed, please retry"})
 		return
 	}
 	frames, e := c.welcomeFrames(sub)
 	if e != nil {
 		c.undoState(sub, j)
-		c.rejectSubscription(ch, *e)
+		reject(*e)
 		return
 	}
 	if c.subs == nil {
@@ -135,10 +145,13 @@ func (c *conn) subscribe(data json.RawMessage) {
 	c.subs[ch] = sub
 	c.am.subscriptions.Inc()
 	c.socketActivity(activitySubscribed, ch, sub.userID)
-	if c.srv.hub.add(sub, frames) {
-		if err := c.srv.opts.Bus.Listen(ctx, app.ID, ch); err != nil {
-			c.srv.log.Error("subscribe: bus listen", "app_id", app.ID, "channel", ch, "err", err)
-		}
+	if reserved {
+		c.srv.hub.activate(sub, frames)
+	} else {
+		firstLocal = c.srv.hub.add(sub, frames)
+	}
+	if firstLocal {
+		c.listen(ch)
 	}
 	if resume {
 		// After Listen: whatever this node will not hear live is in the
@@ -312,11 +325,9 @@ func (c *conn) leave(sub *subscription, disconnect bool) {
 	delete(c.subs, sub.channel)
 	c.am.subscriptions.Dec()
 	c.socketActivity(activityUnsubscribed, sub.channel, sub.userID)
-	ctx, appID, ch := c.srv.ctx, c.app.ID, sub.channel
+	appID, ch := c.app.ID, sub.channel
 	if c.srv.hub.remove(sub) {
-		if err := c.srv.opts.Bus.Ignore(ctx, appID, ch); err != nil {
-			c.srv.log.Error("unsubscribe: bus ignore", "app_id", appID, "channel", ch, "err", err)
-		}
+		c.ignore(ch)
 	}
 	if sub.kind.Kind != protocol.KindPresence {
 		remove := func() {
@@ -335,6 +346,32 @@ func (c *conn) leave(sub *subscription, disconnect bool) {
 	}
 	c.leaving[ch] = sub.userID
 	c.srv.delay.after(c.removalKey(ch, sub.userID), c.srv.opts.PresenceGrace, func() { c.undoState(sub, joined{}) })
+}
+
+func (c *conn) listen(ch string) {
+	if err := c.srv.opts.Bus.Listen(c.srv.ctx, c.app.ID, ch); err != nil {
+		c.srv.log.Error("subscribe: bus listen", "app_id", c.app.ID, "channel", ch, "err", err)
+	}
+}
+
+func (c *conn) ignore(ch string) {
+	if err := c.srv.opts.Bus.Ignore(c.srv.ctx, c.app.ID, ch); err != nil {
+		c.srv.log.Error("unsubscribe: bus ignore", "app_id", c.app.ID, "channel", ch, "err", err)
+	}
+}
+
+// unreserve takes back a reserved subscription that failed. The node
+// listens to a channel's bus events from its first local subscription
+// to its last: if this one was the first and others came meanwhile, it
+// starts listening for them; if it was the last, it stops.
+func (c *conn) unreserve(sub *subscription, firstLocal bool) {
+	last := c.srv.hub.remove(sub)
+	switch {
+	case firstLocal && !last:
+		c.listen(sub.channel)
+	case !firstLocal && last:
+		c.ignore(sub.channel)
+	}
 }
 
 func (c *conn) removalKey(ch, userID string) string {
