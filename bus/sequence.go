@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/chanmap"
 )
 
 // DefaultPositionTTL is how long a channel's count lives without a new
@@ -30,7 +32,7 @@ type sequencer struct {
 
 type seqShard struct {
 	mu        sync.Mutex
-	positions map[key]*position
+	positions chanmap.Map[*position]
 	publishes int // since the last sweep of idle channels
 }
 
@@ -53,11 +55,7 @@ type keptEvent struct {
 func newSequencer(ttl time.Duration, ceiling HistoryOptions) *sequencer {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	s := &sequencer{seed: maphash.MakeSeed(), ttl: max(ttl, ceiling.MaxAge), ceiling: ceiling, now: time.Now, base: hex.EncodeToString(b[:])}
-	for i := range s.shards {
-		s.shards[i].positions = map[key]*position{}
-	}
-	return s
+	return &sequencer{seed: maphash.MakeSeed(), ttl: max(ttl, ceiling.MaxAge), ceiling: ceiling, now: time.Now, base: hex.EncodeToString(b[:])}
 }
 
 // next gives msg the channel's next position, keeps it as msg.History
@@ -73,10 +71,10 @@ func (s *sequencer) next(msg *Message, deliver func()) {
 	if sh.publishes++; sh.publishes >= 4096 {
 		sh.sweep(now, s.ttl)
 	}
-	p := sh.positions[k]
+	p, _ := sh.positions.Get(k.app, k.name)
 	if p == nil || now.Sub(p.used) > s.ttl {
 		p = &position{epoch: s.base + "-" + strconv.FormatUint(s.epochs.Add(1), 36)}
-		sh.positions[k] = p
+		sh.positions.Set(k.app, k.name, p)
 	}
 	p.seq++
 	p.used = now
@@ -112,7 +110,7 @@ func (s *sequencer) since(app, channel string, after uint64, limit int) Retained
 	now := s.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	p := sh.positions[k]
+	p, _ := sh.positions.Get(k.app, k.name)
 	if p == nil || now.Sub(p.used) > s.ttl {
 		return Retained{}
 	}
@@ -177,9 +175,10 @@ func (r *ring) resize(size int) {
 // sweep forgets channels idle past ttl, so the map holds only live ones.
 func (sh *seqShard) sweep(now time.Time, ttl time.Duration) {
 	sh.publishes = 0
-	for k, p := range sh.positions {
+	sh.positions.Range(func(app, name string, p *position) bool {
 		if now.Sub(p.used) > ttl {
-			delete(sh.positions, k)
+			sh.positions.Delete(app, name)
 		}
-	}
+		return true
+	})
 }

@@ -178,13 +178,14 @@ func (h *hub) subscriptions() []*subscription {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
-		for _, lc := range sh.channels {
+		sh.channels.Range(func(_, _ string, lc *localChannel) bool {
 			for _, s := range lc.subs {
 				if s.joining.Load() == nil {
 					out = append(out, s)
 				}
 			}
-		}
+			return true
+		})
 		sh.mu.RUnlock()
 	}
 	return out
@@ -196,7 +197,7 @@ func (h *hub) contains(s *subscription) bool {
 	sh := h.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	lc := sh.channels[k]
+	lc, _ := sh.channels.Get(k.app, k.name)
 	return lc != nil && s.pos < len(lc.subs) && lc.subs[s.pos] == s
 }
 

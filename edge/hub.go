@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/switchboard-rt/switchboard/bus"
+	"github.com/switchboard-rt/switchboard/internal/chanmap"
 )
 
 // hubShards spreads channels over independently locked shards so that
@@ -27,7 +28,7 @@ type chanKey struct{ app, name string }
 
 type hubShard struct {
 	mu       sync.RWMutex
-	channels map[chanKey]*localChannel
+	channels chanmap.Map[*localChannel]
 }
 
 // localChannel is a channel's subscribers on this node. subs is a slice,
@@ -39,9 +40,6 @@ type localChannel struct {
 
 func newHub() *hub {
 	h := &hub{seed: maphash.MakeSeed(), users: map[chanKey]map[*conn]struct{}{}, watchers: map[chanKey]map[*conn]struct{}{}}
-	for i := range h.shards {
-		h.shards[i].channels = map[chanKey]*localChannel{}
-	}
 	return h
 }
 
@@ -62,10 +60,10 @@ func (h *hub) add(s *subscription, first [][]byte) (firstLocal bool) {
 	k := chanKey{s.conn.app.ID, s.channel}
 	sh := h.shard(k)
 	sh.mu.Lock()
-	lc := sh.channels[k]
+	lc, _ := sh.channels.Get(k.app, k.name)
 	if lc == nil {
 		lc = &localChannel{}
-		sh.channels[k] = lc
+		sh.channels.Set(k.app, k.name, lc)
 		firstLocal = true
 	}
 	s.pos = len(lc.subs)
@@ -128,7 +126,7 @@ func (h *hub) remove(s *subscription) (lastLocal bool) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	lc := sh.channels[k]
+	lc, _ := sh.channels.Get(k.app, k.name)
 	if lc == nil || s.pos >= len(lc.subs) || lc.subs[s.pos] != s {
 		return false
 	}
@@ -139,7 +137,7 @@ func (h *hub) remove(s *subscription) (lastLocal bool) {
 	lc.subs[last] = nil
 	lc.subs = lc.subs[:last]
 	if len(lc.subs) == 0 {
-		delete(sh.channels, k)
+		sh.channels.Delete(k.app, k.name)
 		return true
 	}
 	return false
@@ -156,7 +154,7 @@ func (h *hub) fanout(msg *bus.Message, direct bool) int {
 	sh := h.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	lc := sh.channels[k]
+	lc, _ := sh.channels.Get(k.app, k.name)
 	if lc == nil {
 		return 0
 	}
@@ -213,7 +211,7 @@ func (h *hub) localCount(app, channel string) int {
 	sh := h.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if lc := sh.channels[k]; lc != nil {
+	if lc, _ := sh.channels.Get(k.app, k.name); lc != nil {
 		return len(lc.subs)
 	}
 	return 0
