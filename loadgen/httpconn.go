@@ -22,8 +22,7 @@ import (
 // Content-Length body, and responses with Content-Length, chunked or
 // read-to-close bodies, which it discards.
 type httpConn struct {
-	addr    string // host:port to dial
-	host    string // Host header
+	addr    string // host:port to dial, and the Host header
 	timeout time.Duration
 
 	nc   net.Conn
@@ -33,7 +32,7 @@ type httpConn struct {
 }
 
 func newHTTPConn(addr string, timeout time.Duration) *httpConn {
-	return &httpConn{addr: addr, host: addr, timeout: timeout}
+	return &httpConn{addr: addr, timeout: timeout}
 }
 
 // post sends one request and returns the response's status. A transport
@@ -89,7 +88,7 @@ func (h *httpConn) roundTrip(target []byte, contentType string, body []byte) (st
 	b := append(h.req[:0], "POST "...)
 	b = append(b, target...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, h.host...)
+	b = append(b, h.addr...)
 	b = append(b, "\r\nUser-Agent: switchboard-bench\r\nContent-Type: "...)
 	b = append(b, contentType...)
 	b = append(b, "\r\nContent-Length: "...)

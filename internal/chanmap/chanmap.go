@@ -8,7 +8,6 @@ package chanmap
 // Map is not safe for concurrent use; its zero value is empty and ready.
 type Map[V any] struct {
 	apps map[string]map[string]V
-	n    int
 }
 
 // Get returns the value for (app, name) and whether there is one.
@@ -27,27 +26,17 @@ func (m *Map[V]) Set(app, name string, v V) {
 		names = map[string]V{}
 		m.apps[app] = names
 	}
-	if _, ok := names[name]; !ok {
-		m.n++
-	}
 	names[name] = v
 }
 
 // Delete removes (app, name), and the app's level with its last name.
 func (m *Map[V]) Delete(app, name string) {
 	names := m.apps[app]
-	if _, ok := names[name]; !ok {
-		return
-	}
 	delete(names, name)
-	m.n--
 	if len(names) == 0 {
 		delete(m.apps, app)
 	}
 }
-
-// Len is the number of entries.
-func (m *Map[V]) Len() int { return m.n }
 
 // Range calls f for every entry until f returns false. f may Delete the
 // entry it is given.
