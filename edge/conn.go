@@ -43,7 +43,7 @@ type conn struct {
 	// write side
 	wmu          sync.Mutex
 	queue, spare [][]byte
-	iov          [][]byte    // writev scratch, only used by the flusher
+	iov          [][]byte    // writev scratch for sockets without fd, only used by the flusher
 	wv           net.Buffers // the view of iov being written
 	queued       int         // bytes queued or being written
 	flushing     bool
@@ -58,10 +58,10 @@ type conn struct {
 	// keeps wakes the scheduler and its monitor thread when it comes due:
 	// 15 µs of CPU per publish at 2,000 channels × 2 subscribers.
 	writingSince atomic.Int64
-	held         bool         // parked by writers.hold; flushing stays set meanwhile
-	holdGen      uint32       // tells a hold's entry from an earlier one's
-	released     bool         // let go of a hold: the next flush writes what is queued
-	direct       directWriter // non-blocking writes by sendNow, only by the flusher
+	held         bool     // parked by writers.hold; flushing stays set meanwhile
+	holdGen      uint32   // tells a hold's entry from an earlier one's
+	released     bool     // let go of a hold: the next flush writes what is queued
+	fd           fdWriter // the flusher's writes, when the socket has a file descriptor
 
 	// read side
 	subs    map[string]*subscription

@@ -1,9 +1,7 @@
 package edge
 
 import (
-	"net"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/switchboard-rt/switchboard/protocol"
@@ -82,14 +80,14 @@ func (c *conn) send(frame []byte) bool {
 // sockets itself.
 func (c *conn) sendNow(frame []byte) bool {
 	c.wmu.Lock()
-	if c.flushing || c.closing != nil || c.dead || !c.direct.ready(c.nc) {
+	if c.flushing || c.closing != nil || c.dead || !c.fd.ready(c.nc) {
 		c.wmu.Unlock()
 		return c.send(frame)
 	}
 	c.flushing = true // this goroutine is the writer until it hands over
 	c.wmu.Unlock()
 
-	n := c.direct.write(frame)
+	n := c.fd.tryWrite(frame)
 	c.srv.metrics.framesOut.Inc()
 	// Direct writes count toward the load too: a server whose every
 	// write is direct would otherwise never find itself saturated.
@@ -112,55 +110,6 @@ func (c *conn) sendNow(frame []byte) bool {
 	c.wmu.Unlock()
 	c.srv.writers.schedule(c)
 	return true
-}
-
-// directWriter makes non-blocking writes to a socket's file descriptor.
-// Only the socket's writer of the moment (flushing) uses it; it is built
-// on the first use and reused, so a write allocates nothing.
-type directWriter struct {
-	raw     syscall.RawConn
-	frame   []byte
-	written int
-	fn      func(fd uintptr) bool
-	broken  bool // no file descriptor (a TLS or test connection)
-}
-
-// ready reports whether direct writes are possible, setting up on first use.
-func (d *directWriter) ready(nc net.Conn) bool {
-	if d.raw != nil || d.broken {
-		return !d.broken
-	}
-	sc, ok := nc.(syscall.Conn)
-	if ok {
-		d.raw, _ = sc.SyscallConn()
-	}
-	if d.raw == nil {
-		d.broken = true
-		return false
-	}
-	d.fn = d.writeFD
-	return true
-}
-
-// write writes what the socket buffer takes now and returns how much; a
-// full buffer or an error ends it (the writer that takes the rest meets
-// the error again and closes the socket).
-func (d *directWriter) write(frame []byte) int {
-	d.frame, d.written = frame, 0
-	_ = d.raw.Write(d.fn)
-	d.frame = nil
-	return d.written
-}
-
-func (d *directWriter) writeFD(fd uintptr) bool {
-	for d.written < len(d.frame) {
-		n, err := syscall.Write(int(fd), d.frame[d.written:])
-		if n <= 0 || err != nil {
-			break
-		}
-		d.written += n
-	}
-	return true // never wait for the socket: that is a writer's job
 }
 
 // closeWith sends err as a pusher:error frame after what is already queued
@@ -250,9 +199,12 @@ func (c *conn) writeBatch(batch [][]byte) (int, error) {
 	e := w.beginWrite()
 	c.writingSince.Store(w.now())
 	var err error
-	if len(batch) == 1 {
+	switch {
+	case c.fd.ready(c.nc):
+		_, err = c.fd.writeAll(batch)
+	case len(batch) == 1:
 		_, err = c.nc.Write(batch[0])
-	} else {
+	default:
 		// WriteTo consumes the Buffers it is called on, and a local one
 		// would escape (an allocation per batch): c.wv is a view of c.iov.
 		c.iov = append(c.iov[:0], batch...)
