@@ -37,8 +37,9 @@ type writers struct {
 	coalescing atomic.Bool
 	// on and off are the thresholds (coalesceOn, coalesceOff; tests
 	// change them to force coalescing on or off).
-	on, off float64
-	hmu     sync.Mutex
+	on, off, recheck float64
+	since            atomic.Int64 // when coalescing last switched on
+	hmu              sync.Mutex
 	// held[head:] are the holds in the order they began, which is the
 	// order of their due times (one holdWait for all); entries of holds
 	// a frame or a close ended early stay until their turn.
@@ -67,25 +68,35 @@ type heldConn struct {
 // saturation, half the syscalls per message on both ends buy back the
 // headroom that keeps the tail from growing, for at most the gap to the
 // socket's next frame (holdWait at worst) of added latency on half its
-// frames. A server that keeps up without holds must not hold: at 1 ×
-// 5,000 subscribers, 20 events/s, a server at 0.58 of its core wrote
-// every event in 29 ms (p99 37 ms) and holding took its p99 to 82 ms. A
-// server that falls behind batches anyway, since a writer takes all that
-// is queued.
+// frames.
+//
+// Holding lowers the very load it is decided on, so it switches on at
+// coalesceOn and off only well below (coalesceOff): with a single
+// threshold a server whose holds save more than the margin switches every
+// window, which was worse than either steady state (1 × 5,000
+// subscribers, 20 events/s, on a machine where that stream takes 0.94 of
+// the core without holds: p99 225 ms never holding, 98–112 ms holding,
+// 141–174 ms switching). But a burst (thousands of sockets connecting)
+// can switch holds on for a stream that does not need them: on a faster
+// machine the same stream took 0.58 of the core without holds, p99 37 ms,
+// and holding took it to 82 ms. So a server holding at less than
+// coalesceRecheck of its CPUs lets go every recheckAfter, and decides
+// again on a window without holds.
 const (
-	// A second: long enough that a burst (a thousand sockets connecting
-	// and subscribing) does not switch holds on for a stream that follows.
+	// A second: a short burst (a thousand sockets connecting and
+	// subscribing) does not switch holds on; a longer one may (see above).
 	loadWindow = time.Second
-	// The process's CPU time ÷ (window × GOMAXPROCS). Holding cuts the
-	// server's CPU per message by a quarter to two fifths, so a load that
-	// switched it on stays above coalesceOff, and one a burst switched on
-	// falls below it within a window.
-	coalesceOn  = 0.8
-	coalesceOff = 0.5
-	holdRecent  = 100 * time.Millisecond // a stream of 10 frames/s or more
-	holdWait    = 75 * time.Millisecond  // pairs frames up to 50 ms apart, with room for jitter
-	holdTick    = 2 * time.Millisecond
-	holdFrames  = 2 // frames that end a hold
+	// Shares of the process's CPU time ÷ (window × GOMAXPROCS). Holding
+	// cuts the server's CPU per message by a fifth to two fifths, so a load
+	// that switched it on stays above coalesceOff.
+	coalesceOn      = 0.6
+	coalesceOff     = 0.3
+	coalesceRecheck = 0.5
+	recheckAfter    = 10 * time.Second
+	holdRecent      = 100 * time.Millisecond // a stream of 10 frames/s or more
+	holdWait        = 75 * time.Millisecond  // pairs frames up to 50 ms apart, with room for jitter
+	holdTick        = 2 * time.Millisecond
+	holdFrames      = 2 // frames that end a hold
 )
 
 // hardMax bounds the pool even when unstick grows it past max.
@@ -101,6 +112,7 @@ func newWriters(max int) *writers {
 		procs:    int64(runtime.GOMAXPROCS(0)),
 		on:       coalesceOn,
 		off:      coalesceOff,
+		recheck:  coalesceRecheck,
 	}
 }
 
@@ -122,9 +134,12 @@ func (w *writers) checkLoad(now int64) {
 	used := cpu - w.cpuAt.Swap(cpu)
 	frac := float64(used) / float64((now-begin)*w.procs)
 	switch {
-	case frac >= w.on:
-		w.coalescing.Store(true)
-	case frac < w.off:
+	case !w.coalescing.Load():
+		if frac >= w.on {
+			w.since.Store(now)
+			w.coalescing.Store(true)
+		}
+	case frac < w.off, frac < w.recheck && now-w.since.Load() >= int64(recheckAfter):
 		w.coalescing.Store(false)
 	}
 }

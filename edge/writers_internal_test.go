@@ -129,6 +129,28 @@ func TestCheckLoadHysteresis(t *testing.T) {
 	if w.coalescing.Load() {
 		t.Fatal("coalescing on below the off threshold")
 	}
+
+	// Holding below the recheck share: it lets go once it has held for
+	// recheckAfter, not before.
+	w.on, w.off, w.recheck = 0, -1, 2
+	w.checkLoad(5 * win)
+	w.on = 2
+	w.checkLoad(6 * win)
+	if !w.coalescing.Load() {
+		t.Fatal("coalescing let go before recheckAfter")
+	}
+	w.checkLoad(5*win + int64(recheckAfter))
+	if w.coalescing.Load() {
+		t.Fatal("coalescing held past recheckAfter below the recheck share")
+	}
+	// Above the recheck share it holds on.
+	w.on, w.recheck = 0, -1
+	w.checkLoad(6*win + int64(recheckAfter))
+	w.on = 2
+	w.checkLoad(7*win + 2*int64(recheckAfter))
+	if !w.coalescing.Load() {
+		t.Fatal("coalescing let go above the recheck share")
+	}
 }
 
 // A server whose every write is direct (small channels, replies) must still
