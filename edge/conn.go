@@ -11,6 +11,7 @@ import (
 	"github.com/lxzan/gws"
 	"golang.org/x/time/rate"
 
+	"github.com/switchboard-rt/switchboard/internal/rawsock"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -58,10 +59,10 @@ type conn struct {
 	// keeps wakes the scheduler and its monitor thread when it comes due:
 	// 15 µs of CPU per publish at 2,000 channels × 2 subscribers.
 	writingSince atomic.Int64
-	held         bool     // parked by writers.hold; flushing stays set meanwhile
-	holdGen      uint32   // tells a hold's entry from an earlier one's
-	released     bool     // let go of a hold: the next flush writes what is queued
-	fd           fdWriter // the flusher's writes, when the socket has a file descriptor
+	held         bool           // parked by writers.hold; flushing stays set meanwhile
+	holdGen      uint32         // tells a hold's entry from an earlier one's
+	released     bool           // let go of a hold: the next flush writes what is queued
+	fd           rawsock.Writer // the flusher's writes, when the socket has a file descriptor
 
 	// read side
 	subs    map[string]*subscription

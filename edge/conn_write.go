@@ -80,14 +80,14 @@ func (c *conn) send(frame []byte) bool {
 // sockets itself.
 func (c *conn) sendNow(frame []byte) bool {
 	c.wmu.Lock()
-	if c.flushing || c.closing != nil || c.dead || !c.fd.ready(c.nc) {
+	if c.flushing || c.closing != nil || c.dead || !c.fd.Ready(c.nc) {
 		c.wmu.Unlock()
 		return c.send(frame)
 	}
 	c.flushing = true // this goroutine is the writer until it hands over
 	c.wmu.Unlock()
 
-	n := c.fd.tryWrite(frame)
+	n := c.fd.TryWrite(frame)
 	c.srv.metrics.framesOut.Inc()
 	// Direct writes count toward the load too: a server whose every
 	// write is direct would otherwise never find itself saturated.
@@ -200,8 +200,8 @@ func (c *conn) writeBatch(batch [][]byte) (int, error) {
 	c.writingSince.Store(w.now())
 	var err error
 	switch {
-	case c.fd.ready(c.nc):
-		_, err = c.fd.writeAll(batch)
+	case c.fd.Ready(c.nc):
+		_, err = c.fd.WriteAll(batch)
 	case len(batch) == 1:
 		_, err = c.nc.Write(batch[0])
 	default:

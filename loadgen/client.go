@@ -18,6 +18,7 @@ import (
 	"github.com/lxzan/gws"
 	"golang.org/x/time/rate"
 
+	"github.com/switchboard-rt/switchboard/internal/rawsock"
 	"github.com/switchboard-rt/switchboard/protocol"
 )
 
@@ -110,7 +111,7 @@ func (r *runner) dial(ctx context.Context, idx int) (*sock, error) {
 		opt := &gws.ClientOption{
 			Addr:             r.wsURLs[idx%len(r.wsURLs)],
 			HandshakeTimeout: 10 * time.Second,
-			NewDialer:        func() (gws.Dialer, error) { return newNetDialer(ip), nil },
+			NewDialer:        func() (gws.Dialer, error) { return rawDialer{newNetDialer(ip)}, nil },
 		}
 		conn, _, err := gws.NewClient(s, opt)
 		if err != nil {
@@ -159,6 +160,19 @@ func newNetDialer(ip net.IP) *net.Dialer {
 		}
 	}
 	return d
+}
+
+// rawDialer dials sockets read and written with raw system calls: the
+// load generator's cost per message is the ceiling of what it can
+// measure (see rawsock).
+type rawDialer struct{ *net.Dialer }
+
+func (d rawDialer) Dial(network, addr string) (net.Conn, error) {
+	nc, err := d.Dialer.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return rawsock.Wrap(nc), nil
 }
 
 // ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT from linux/in.h (Linux

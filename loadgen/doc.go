@@ -11,6 +11,7 @@
 // next to the server's, so a figure limited by the load generator shows as
 // such instead of passing for a property of the server.
 //
-// It imports protocol (signatures) and nothing else of ours: it must be
-// able to measure Switchboard and its competitors alike.
+// It imports protocol (signatures) and internal/rawsock (its sockets'
+// reads and writes) and nothing else of ours: it must be able to measure
+// Switchboard and its competitors alike.
 package loadgen

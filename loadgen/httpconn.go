@@ -10,6 +10,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/rawsock"
 )
 
 // httpConn is one keep-alive HTTP/1.1 connection that sends POSTs one at
@@ -60,6 +62,7 @@ func (h *httpConn) dial(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	nc = rawsock.Wrap(nc)
 	h.nc = nc
 	if h.br == nil {
 		h.br = bufio.NewReaderSize(nc, 4096)

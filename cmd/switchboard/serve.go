@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-rt/switchboard/bus/redisbus"
 	"github.com/switchboard-rt/switchboard/dashboard"
 	"github.com/switchboard-rt/switchboard/edge"
+	"github.com/switchboard-rt/switchboard/internal/rawsock"
 	"github.com/switchboard-rt/switchboard/restapi"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -381,7 +382,7 @@ func listen(setting, addr string, h http.Handler, errLog *stdlog.Logger) (*liste
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
-	return &listener{setting: setting, ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}}, nil
+	return &listener{setting: setting, ln: rawsock.Listen(ln), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}}, nil
 }
 
 // serve runs until Shutdown or Close.

@@ -1,4 +1,4 @@
-package edge
+package rawsock
 
 import (
 	"bytes"
@@ -49,13 +49,13 @@ func frames(n, size int) ([][]byte, []byte) {
 	return out, all
 }
 
-func TestFDWriterWritesEverythingInOrder(t *testing.T) {
-	if !rawWritesSupported {
-		t.Skip("raw writes are Linux only")
+func TestWriterWritesEverythingInOrder(t *testing.T) {
+	if !enabled {
+		t.Skip("raw writes are Linux only, and not in race builds")
 	}
 	client, server := tcpPair(t)
-	var w fdWriter
-	if !w.ready(server) {
+	var w Writer
+	if !w.Ready(server) {
 		t.Fatal("a TCP connection has a file descriptor")
 	}
 	// More frames than one writev takes (IOV_MAX) and far more bytes than
@@ -66,9 +66,9 @@ func TestFDWriterWritesEverythingInOrder(t *testing.T) {
 		b, _ := io.ReadAll(io.LimitReader(client, int64(len(want))))
 		got <- b
 	}()
-	n, err := w.writeAll(batch)
+	n, err := w.WriteAll(batch)
 	if err != nil || n != len(want) {
-		t.Fatalf("writeAll = %d, %v; want %d, nil", n, err, len(want))
+		t.Fatalf("WriteAll = %d, %v; want %d, nil", n, err, len(want))
 	}
 	if b := <-got; !bytes.Equal(b, want) {
 		t.Fatalf("the reader got %d bytes, not the %d written in order", len(b), len(want))
@@ -80,36 +80,36 @@ func TestFDWriterWritesEverythingInOrder(t *testing.T) {
 	}
 }
 
-func TestFDWriterTryWriteNeverWaits(t *testing.T) {
-	if !rawWritesSupported {
-		t.Skip("raw writes are Linux only")
+func TestWriterTryWriteNeverWaits(t *testing.T) {
+	if !enabled {
+		t.Skip("raw writes are Linux only, and not in race builds")
 	}
 	_, server := tcpPair(t)
-	var w fdWriter
-	w.ready(server)
+	var w Writer
+	w.Ready(server)
 	frame := bytes.Repeat([]byte{'x'}, 64<<10)
 	total := 0
 	for i := 0; i < 100; i++ { // nobody reads: the buffers fill
-		n := w.tryWrite(frame)
+		n := w.TryWrite(frame)
 		total += n
 		if n < len(frame) {
-			return // a short write, returned at once: what sendNow needs
+			return // a short write, returned at once: what a caller that must not wait needs
 		}
 	}
 	t.Fatalf("wrote %d bytes to a socket nobody reads without a short write", total)
 }
 
-func TestFDWriterReturnsWhenTheSocketCloses(t *testing.T) {
-	if !rawWritesSupported {
-		t.Skip("raw writes are Linux only")
+func TestWriterReturnsWhenTheSocketCloses(t *testing.T) {
+	if !enabled {
+		t.Skip("raw writes are Linux only, and not in race builds")
 	}
 	_, server := tcpPair(t)
-	var w fdWriter
-	w.ready(server)
+	var w Writer
+	w.Ready(server)
 	batch, _ := frames(64, 64<<10) // 4 MiB nobody reads
 	done := make(chan error, 1)
 	go func() {
-		_, err := w.writeAll(batch)
+		_, err := w.WriteAll(batch)
 		done <- err
 	}()
 	time.Sleep(20 * time.Millisecond) // most likely waiting by now; if not, it starts on a closed socket
@@ -117,19 +117,19 @@ func TestFDWriterReturnsWhenTheSocketCloses(t *testing.T) {
 	select {
 	case err := <-done:
 		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("writeAll on a closed socket returned %v, want net.ErrClosed", err)
+			t.Fatalf("WriteAll on a closed socket returned %v, want net.ErrClosed", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("writeAll still waiting after its socket closed")
+		t.Fatal("WriteAll still waiting after its socket closed")
 	}
 }
 
-func TestFDWriterWithoutFileDescriptor(t *testing.T) {
+func TestWriterWithoutFileDescriptor(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	var w fdWriter
-	if w.ready(a) || w.ready(a) {
+	var w Writer
+	if w.Ready(a) || w.Ready(a) {
 		t.Fatal("a pipe has no file descriptor: writes must go through net.Conn")
 	}
 }
