@@ -41,9 +41,7 @@ func acceptedPair(t *testing.T) (client net.Conn, server net.Conn) {
 }
 
 func TestListenAcceptsRawConns(t *testing.T) {
-	if !enabled {
-		t.Skip("raw socket calls are Linux only, and not in race builds")
-	}
+	requireRaw(t)
 	_, server := acceptedPair(t)
 	if _, ok := server.(*Conn); !ok {
 		t.Fatalf("Accept returned %T, want *rawsock.Conn", server)
@@ -116,20 +114,35 @@ func TestConnReadHonoursItsDeadline(t *testing.T) {
 
 func TestConnReadReturnsWhenClosed(t *testing.T) {
 	_, server := acceptedPair(t)
-	done := make(chan error, 1)
-	go func() {
+	returnsWhenClosed(t, "Read", server, func() error {
 		_, err := server.Read(make([]byte, 8))
-		done <- err
-	}()
+		return err
+	})
+}
+
+// returnsWhenClosed runs wait, which should be waiting on sock, closes
+// sock and checks that wait returns net.ErrClosed.
+func returnsWhenClosed(t *testing.T, what string, sock net.Conn, wait func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
 	time.Sleep(20 * time.Millisecond) // most likely waiting by now; if not, it starts on a closed socket
-	server.Close()
+	sock.Close()
 	select {
 	case err := <-done:
 		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Read on a closed socket returned %v, want net.ErrClosed", err)
+			t.Fatalf("%s on a closed socket returned %v, want net.ErrClosed", what, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Read still waiting after its socket closed")
+		t.Fatalf("%s still waiting after its socket closed", what)
+	}
+}
+
+// requireRaw skips a test of raw calls where they are not used.
+func requireRaw(t *testing.T) {
+	t.Helper()
+	if !enabled {
+		t.Skip("raw calls are Linux only, and not in race builds")
 	}
 }
 

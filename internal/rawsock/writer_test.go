@@ -2,11 +2,9 @@ package rawsock
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"testing"
-	"time"
 )
 
 // tcpPair returns both ends of a loopback TCP connection whose buffers are
@@ -50,9 +48,7 @@ func frames(n, size int) ([][]byte, []byte) {
 }
 
 func TestWriterWritesEverythingInOrder(t *testing.T) {
-	if !enabled {
-		t.Skip("raw writes are Linux only, and not in race builds")
-	}
+	requireRaw(t)
 	client, server := tcpPair(t)
 	var w Writer
 	if !w.Ready(server) {
@@ -81,9 +77,7 @@ func TestWriterWritesEverythingInOrder(t *testing.T) {
 }
 
 func TestWriterTryWriteNeverWaits(t *testing.T) {
-	if !enabled {
-		t.Skip("raw writes are Linux only, and not in race builds")
-	}
+	requireRaw(t)
 	_, server := tcpPair(t)
 	var w Writer
 	w.Ready(server)
@@ -100,28 +94,15 @@ func TestWriterTryWriteNeverWaits(t *testing.T) {
 }
 
 func TestWriterReturnsWhenTheSocketCloses(t *testing.T) {
-	if !enabled {
-		t.Skip("raw writes are Linux only, and not in race builds")
-	}
+	requireRaw(t)
 	_, server := tcpPair(t)
 	var w Writer
 	w.Ready(server)
 	batch, _ := frames(64, 64<<10) // 4 MiB nobody reads
-	done := make(chan error, 1)
-	go func() {
+	returnsWhenClosed(t, "WriteAll", server, func() error {
 		_, err := w.WriteAll(batch)
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // most likely waiting by now; if not, it starts on a closed socket
-	server.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("WriteAll on a closed socket returned %v, want net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("WriteAll still waiting after its socket closed")
-	}
+		return err
+	})
 }
 
 func TestWriterWithoutFileDescriptor(t *testing.T) {
