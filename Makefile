@@ -3,13 +3,19 @@
 # built binary with the official npm clients.
 GO ?= go
 
-.PHONY: test test-go test-e2e test-deploy build bench bench-sockets
+.PHONY: test test-go test-cross test-e2e test-deploy build bench bench-sockets
 
 test: test-go test-e2e test-deploy
 
-test-go:
+test-go: test-cross
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# The binary is built and tested on Linux; self-hosters and developers also
+# run it on macOS and Windows, so every package must at least compile there.
+test-cross:
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./...
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./...
 
 test-e2e:
 	cd e2e && npm ci --silent --no-audit --no-fund && node --test --test-concurrency=2 --test-timeout=120000 *.test.js

@@ -5,8 +5,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/selfusage"
 )
 
 // writers is the pool of goroutines that flush sockets' outbound queues.
@@ -150,11 +151,8 @@ func (w *writers) checkLoad(now int64) {
 // processCPU is the process's user and system CPU time in nanoseconds, or
 // 0 if the system does not say (then nothing is ever held).
 func processCPU() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	user, sys := selfusage.CPU()
+	return int64(user + sys)
 }
 
 // hold parks a socket until due or until send releases it early.

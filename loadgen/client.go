@@ -146,17 +146,14 @@ func (r *runner) dial(ctx context.Context, idx int) (*sock, error) {
 	}
 }
 
-// newNetDialer binds to ip when one is given. IP_BIND_ADDRESS_NO_PORT
-// defers the choice of the source port to connect(), so a source address
-// is limited by 4-tuples rather than by its ephemeral ports alone.
+// newNetDialer binds to ip when one is given, choosing the source port
+// only at connect() where the system allows it (bindAddressNoPort).
 func newNetDialer(ip net.IP) *net.Dialer {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	if ip != nil {
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 		d.Control = func(_, _ string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) {
-				_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-			})
+			return c.Control(bindAddressNoPort)
 		}
 	}
 	return d
@@ -174,10 +171,6 @@ func (d rawDialer) Dial(network, addr string) (net.Conn, error) {
 	}
 	return rawsock.Wrap(nc), nil
 }
-
-// ipBindAddressNoPort is IP_BIND_ADDRESS_NO_PORT from linux/in.h (Linux
-// 4.2+), absent from package syscall.
-const ipBindAddressNoPort = 24
 
 // close ends the socket from our side; it is not counted as a drop.
 func (s *sock) close() {

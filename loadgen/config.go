@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -212,11 +211,11 @@ func isLoopback(host string) bool {
 // fdBudget is how many sockets one process may open: the open-file limit
 // (Go raises the soft limit to the hard one at start-up) less a reserve.
 func fdBudget() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > math.MaxInt32 {
+	limit := openFileLimit()
+	if limit <= 0 || limit > math.MaxInt32 {
 		return 1 << 20
 	}
-	return max(int(rl.Cur)-fdReserve, 1)
+	return max(int(limit)-fdReserve, 1)
 }
 
 // sockets is how many WebSockets this run opens in this process.

@@ -6,8 +6,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/selfusage"
 )
 
 // cpuTimes is user and system CPU time.
@@ -19,20 +20,8 @@ func (c cpuTimes) sub(o cpuTimes) cpuTimes { return cpuTimes{c.user - o.user, c.
 
 // selfCPU is this process's CPU time so far (every thread).
 func selfCPU() cpuTimes {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return cpuTimes{}
-	}
-	return cpuTimes{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
-}
-
-// selfMaxRSSKiB is this process's peak resident set (Linux reports KiB).
-func selfMaxRSSKiB() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Maxrss
+	user, sys := selfusage.CPU()
+	return cpuTimes{user, sys}
 }
 
 // userHZ is the unit of utime and stime in /proc/PID/stat. It is fixed at

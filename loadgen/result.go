@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-rt/switchboard/internal/selfusage"
 )
 
 // Result is one run, as appended to --out (one JSON object per line).
@@ -110,7 +112,7 @@ func (r *Result) loadgenCPU(d cpuTimes, wall time.Duration, perMsg int64) {
 	if perMsg > 0 {
 		r.Loadgen.CPUUSPerMsg = round3(float64(d.total().Microseconds()) / float64(perMsg))
 	}
-	r.Loadgen.MaxRSSKiB = max(r.Loadgen.MaxRSSKiB, selfMaxRSSKiB())
+	r.Loadgen.MaxRSSKiB = max(r.Loadgen.MaxRSSKiB, selfusage.MaxRSSKiB())
 	r.warnIfLoadgenBound()
 }
 
