@@ -38,9 +38,9 @@ type writers struct {
 	coalescing atomic.Bool
 	// on and off are the thresholds (coalesceOn, coalesceOff; tests
 	// change them to force coalescing on or off).
-	on, off, recheck float64
-	since            atomic.Int64 // when coalescing last switched on
-	hmu              sync.Mutex
+	on, off float64
+	since   atomic.Int64 // when coalescing last switched on
+	hmu     sync.Mutex
 	// held[head:] are the holds in the order they began, which is the
 	// order of their due times (one holdWait for all); entries of holds
 	// a frame or a close ended early stay until their turn.
@@ -81,10 +81,9 @@ type heldConn struct {
 // can switch holds on for a stream that does not need them: on a faster
 // machine the same stream took 0.58 of the core without holds, p99 37 ms,
 // and holding took it to 82 ms. So a server holding at less than
-// coalesceRecheck of its CPUs lets go every recheckAfter, and decides
-// again on a window without holds. That share is coalesceOn itself: a
-// server whose holds save little stays above any lower share while holding
-// and kept them for good (an Intel Xeon guest holding at 0.57 of the core,
+// coalesceOn of its CPUs lets go every recheckAfter, and decides again on
+// a window without holds. Not at a lower share: a server whose holds save
+// little stays above it while holding and kept them for good (an Intel Xeon guest holding at 0.57 of the core,
 // 0.58 without holds: p99 85–92 ms holding, 36–44 ms not, against the
 // baseline's 66–80). And holds pay only near saturation: on
 // a machine where the stream took 0.60 of the core without holds, holding
@@ -97,14 +96,13 @@ const (
 	// Shares of the process's CPU time ÷ (window × GOMAXPROCS). Holding
 	// cuts the server's CPU per message by a fifth to two fifths, so a load
 	// that switched it on stays above coalesceOff.
-	coalesceOn      = 0.8
-	coalesceOff     = 0.3
-	coalesceRecheck = coalesceOn
-	recheckAfter    = 10 * time.Second
-	holdRecent      = 100 * time.Millisecond // a stream of 10 frames/s or more
-	holdWait        = 75 * time.Millisecond  // pairs frames up to 50 ms apart, with room for jitter
-	holdTick        = 2 * time.Millisecond
-	holdFrames      = 2 // frames that end a hold
+	coalesceOn   = 0.8
+	coalesceOff  = 0.3
+	recheckAfter = 10 * time.Second
+	holdRecent   = 100 * time.Millisecond // a stream of 10 frames/s or more
+	holdWait     = 75 * time.Millisecond  // pairs frames up to 50 ms apart, with room for jitter
+	holdTick     = 2 * time.Millisecond
+	holdFrames   = 2 // frames that end a hold
 )
 
 // hardMax bounds the pool even when unstick grows it past max.
@@ -120,7 +118,6 @@ func newWriters(max int) *writers {
 		procs:    int64(runtime.GOMAXPROCS(0)),
 		on:       coalesceOn,
 		off:      coalesceOff,
-		recheck:  coalesceRecheck,
 	}
 }
 
@@ -147,7 +144,7 @@ func (w *writers) checkLoad(now int64) {
 			w.since.Store(now)
 			w.coalescing.Store(true)
 		}
-	case frac < w.off, frac < w.recheck && now-w.since.Load() >= int64(recheckAfter):
+	case frac < w.off, frac < w.on && now-w.since.Load() >= int64(recheckAfter):
 		w.coalescing.Store(false)
 	}
 }

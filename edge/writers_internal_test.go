@@ -130,9 +130,9 @@ func TestCheckLoadHysteresis(t *testing.T) {
 		t.Fatal("coalescing on below the off threshold")
 	}
 
-	// Holding below the recheck share: it lets go once it has held for
+	// Holding below the on share: it lets go once it has held for
 	// recheckAfter, not before.
-	w.on, w.off, w.recheck = 0, -1, 2
+	w.on, w.off = 0, -1
 	w.checkLoad(5 * win)
 	w.on = 2
 	w.checkLoad(6 * win)
@@ -141,15 +141,14 @@ func TestCheckLoadHysteresis(t *testing.T) {
 	}
 	w.checkLoad(5*win + int64(recheckAfter))
 	if w.coalescing.Load() {
-		t.Fatal("coalescing held past recheckAfter below the recheck share")
+		t.Fatal("coalescing held past recheckAfter below the on share")
 	}
-	// Above the recheck share it holds on.
-	w.on, w.recheck = 0, -1
+	// At or above the on share it holds on.
+	w.on = 0
 	w.checkLoad(6*win + int64(recheckAfter))
-	w.on = 2
 	w.checkLoad(7*win + 2*int64(recheckAfter))
 	if !w.coalescing.Load() {
-		t.Fatal("coalescing let go above the recheck share")
+		t.Fatal("coalescing let go above the on share")
 	}
 }
 
