@@ -212,7 +212,7 @@ func isLoopback(host string) bool {
 // (Go raises the soft limit to the hard one at start-up) less a reserve.
 func fdBudget() int {
 	limit := openFileLimit()
-	if limit <= 0 || limit > math.MaxInt32 {
+	if limit == 0 || limit > math.MaxInt32 {
 		return 1 << 20
 	}
 	return max(int(limit)-fdReserve, 1)
