@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/switchboard-rt/switchboard/internal/jsonscan"
 	"github.com/switchboard-rt/switchboard/protocol"
 	"github.com/switchboard-rt/switchboard/tenants"
 )
@@ -206,11 +207,11 @@ func decodedLen(tok []byte) int {
 			i += 2
 			continue
 		}
-		r := hex4(tok[i+2 : i+6])
+		r := jsonscan.Hex4(tok[i+2 : i+6])
 		i += 6
 		if utf16.IsSurrogate(r) {
 			if i+6 <= end && tok[i] == '\\' && tok[i+1] == 'u' {
-				if dec := utf16.DecodeRune(r, hex4(tok[i+2:i+6])); dec != unicode.ReplacementChar {
+				if dec := utf16.DecodeRune(r, jsonscan.Hex4(tok[i+2:i+6])); dec != unicode.ReplacementChar {
 					n += utf8.RuneLen(dec)
 					i += 6
 					continue
@@ -221,25 +222,6 @@ func decodedLen(tok []byte) int {
 		n += utf8.RuneLen(r)
 	}
 	return n
-}
-
-// hex4 reads the four hex digits of a \uXXXX escape.
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
 }
 
 // isEncryptedPayload reports whether the data literal holds what the SDKs

@@ -1,6 +1,10 @@
 package restapi
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/switchboard-rt/switchboard/internal/jsonscan"
+)
 
 // scanEvent reads a publish body of the shape every server SDK sends — one
 // flat object with string name, channel, socket_id and info, a string data
@@ -13,18 +17,18 @@ import "encoding/json"
 // body must be valid UTF-8. Strings share one copy of the body, so a
 // request costs one allocation for all of them.
 func scanEvent(body []byte, r *eventRequest) bool {
-	s := scanner{b: body}
-	if !s.skip('{') {
+	s := jsonscan.Scanner{B: body}
+	if !s.Skip('{') {
 		return false
 	}
 	var text string // the body as a string, made on the first field
 	var seen uint8
-	if s.skip('}') {
-		return s.end()
+	if s.Skip('}') {
+		return s.End()
 	}
 	for {
-		ks, ke, ok := s.plainString()
-		if !ok || !s.skip(':') {
+		ks, ke, ok := s.PlainString()
+		if !ok || !s.Skip(':') {
 			return false
 		}
 		var bit uint8
@@ -53,19 +57,19 @@ func scanEvent(body []byte, r *eventRequest) bool {
 		}
 		switch bit {
 		case 2:
-			start, ok := s.dataString()
+			start, ok := s.String()
 			if !ok {
 				return false
 			}
-			r.Data = json.RawMessage(body[start:s.i:s.i])
+			r.Data = json.RawMessage(body[start:s.I:s.I])
 		case 4:
-			chs, ok := s.stringArray(text)
+			chs, ok := s.StringArray(text)
 			if !ok {
 				return false
 			}
 			r.Channels = chs
 		default:
-			vs, ve, ok := s.plainString()
+			vs, ve, ok := s.PlainString()
 			if !ok {
 				return false
 			}
@@ -81,123 +85,12 @@ func scanEvent(body []byte, r *eventRequest) bool {
 				r.Info = v
 			}
 		}
-		if s.skip(',') {
+		if s.Skip(',') {
 			continue
 		}
-		if s.skip('}') {
-			return s.end()
+		if s.Skip('}') {
+			return s.End()
 		}
 		return false
-	}
-}
-
-type scanner struct {
-	b []byte
-	i int
-}
-
-func (s *scanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// skip consumes c after optional white space.
-func (s *scanner) skip(c byte) bool {
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-// end reports whether only white space is left.
-func (s *scanner) end() bool {
-	s.space()
-	return s.i == len(s.b)
-}
-
-// plainString reads a string literal without escapes and returns the
-// bounds of its contents.
-func (s *scanner) plainString() (start, end int, ok bool) {
-	if !s.skip('"') {
-		return 0, 0, false
-	}
-	start = s.i
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
-		case c == '"':
-			s.i++
-			return start, s.i - 1, true
-		case c == '\\' || c < 0x20:
-			return 0, 0, false
-		}
-	}
-	return 0, 0, false
-}
-
-// dataString reads a valid string literal, escapes allowed, and returns
-// where its opening quote is; it ends after the closing quote.
-func (s *scanner) dataString() (start int, ok bool) {
-	if !s.skip('"') {
-		return 0, false
-	}
-	start = s.i - 1
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return start, true
-		case c < 0x20:
-			return 0, false
-		case c != '\\':
-			s.i++
-			continue
-		}
-		if s.i+1 >= len(s.b) {
-			return 0, false
-		}
-		switch s.b[s.i+1] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			s.i += 2
-		case 'u':
-			if s.i+6 > len(s.b) || hex4(s.b[s.i+2:s.i+6]) < 0 {
-				return 0, false
-			}
-			s.i += 6
-		default:
-			return 0, false
-		}
-	}
-	return 0, false
-}
-
-// stringArray reads an array of plain strings as substrings of text, the
-// body as a string.
-func (s *scanner) stringArray(text string) ([]string, bool) {
-	if !s.skip('[') {
-		return nil, false
-	}
-	out := []string{}
-	if s.skip(']') {
-		return out, true
-	}
-	for {
-		vs, ve, ok := s.plainString()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, text[vs:ve])
-		if s.skip(',') {
-			continue
-		}
-		return out, s.skip(']')
 	}
 }

@@ -1,0 +1,183 @@
+// Package jsonscan reads the few fixed JSON shapes that arrive on hot
+// paths (a client's WebSocket frame, a server SDK's publish body) without
+// reflection. Its callers accept only what they recognise and hand
+// everything else to encoding/json, which stays the reference; each
+// caller's fuzz test checks that the two agree wherever the scanner
+// answers.
+//
+// It works in a flat loop, not by recursion: a socket's read goroutine
+// decoding a ping through encoding/json grew its stack from 2 to 8 KiB,
+// on every idle socket at once when the activity timeout comes round.
+package jsonscan
+
+import "encoding/json"
+
+// Scanner reads B from I on.
+type Scanner struct {
+	B []byte
+	I int
+}
+
+// Space skips white space.
+func (s *Scanner) Space() {
+	for s.I < len(s.B) {
+		switch s.B[s.I] {
+		case ' ', '\t', '\n', '\r':
+			s.I++
+		default:
+			return
+		}
+	}
+}
+
+// Skip consumes c after optional white space.
+func (s *Scanner) Skip(c byte) bool {
+	s.Space()
+	if s.I < len(s.B) && s.B[s.I] == c {
+		s.I++
+		return true
+	}
+	return false
+}
+
+// End reports whether only white space is left.
+func (s *Scanner) End() bool {
+	s.Space()
+	return s.I == len(s.B)
+}
+
+// PlainString reads a string literal without escapes and returns the
+// bounds of its contents.
+func (s *Scanner) PlainString() (start, end int, ok bool) {
+	if !s.Skip('"') {
+		return 0, 0, false
+	}
+	start = s.I
+	for ; s.I < len(s.B); s.I++ {
+		switch c := s.B[s.I]; {
+		case c == '"':
+			s.I++
+			return start, s.I - 1, true
+		case c == '\\' || c < 0x20:
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
+}
+
+// String reads a valid string literal, escapes allowed, and returns where
+// its opening quote is; it ends after the closing quote.
+func (s *Scanner) String() (start int, ok bool) {
+	if !s.Skip('"') {
+		return 0, false
+	}
+	start = s.I - 1
+	for s.I < len(s.B) {
+		c := s.B[s.I]
+		switch {
+		case c == '"':
+			s.I++
+			return start, true
+		case c < 0x20:
+			return 0, false
+		case c != '\\':
+			s.I++
+			continue
+		}
+		if s.I+1 >= len(s.B) {
+			return 0, false
+		}
+		switch s.B[s.I+1] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			s.I += 2
+		case 'u':
+			if s.I+6 > len(s.B) || Hex4(s.B[s.I+2:s.I+6]) < 0 {
+				return 0, false
+			}
+			s.I += 6
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// StringArray reads an array of plain strings as substrings of text, which
+// is B as a string (one copy for every string of the document).
+func (s *Scanner) StringArray(text string) ([]string, bool) {
+	if !s.Skip('[') {
+		return nil, false
+	}
+	out := []string{}
+	if s.Skip(']') {
+		return out, true
+	}
+	for {
+		vs, ve, ok := s.PlainString()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, text[vs:ve])
+		if s.Skip(',') {
+			continue
+		}
+		return out, s.Skip(']')
+	}
+}
+
+// Value reads any valid JSON value and returns its bounds. It finds where
+// the value ends by brackets and quotes alone, then has encoding/json's
+// validator (a state machine: no recursion) check that stretch.
+func (s *Scanner) Value() (start, end int, ok bool) {
+	s.Space()
+	start = s.I
+	depth := 0
+	for s.I < len(s.B) {
+		switch c := s.B[s.I]; c {
+		case '"':
+			if _, ok := s.String(); !ok {
+				return 0, 0, false
+			}
+			if depth == 0 {
+				return start, s.I, json.Valid(s.B[start:s.I])
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // the end of a number or literal in an object or array
+				return start, s.I, s.I > start && json.Valid(s.B[start:s.I])
+			}
+			depth--
+			if depth == 0 {
+				s.I++
+				return start, s.I, json.Valid(s.B[start:s.I])
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 { // the end of a number or literal
+				return start, s.I, s.I > start && json.Valid(s.B[start:s.I])
+			}
+		}
+		s.I++
+	}
+	return start, s.I, depth == 0 && s.I > start && json.Valid(s.B[start:s.I])
+}
+
+// Hex4 reads the four hex digits of a \uXXXX escape, or returns -1.
+func Hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
