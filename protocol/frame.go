@@ -35,7 +35,13 @@ func DecodeClientFrame(b []byte) (ClientFrame, error) {
 	if len(b) == 0 || b[0] != '{' || !utf8.Valid(b) {
 		return f, ErrFrame
 	}
-	if err := json.Unmarshal(b, &f); err != nil || f.Event == "" {
+	if !scanClientFrame(b, &f) {
+		f = ClientFrame{}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return ClientFrame{}, ErrFrame
+		}
+	}
+	if f.Event == "" {
 		return ClientFrame{}, ErrFrame
 	}
 	return f, nil
