@@ -79,9 +79,9 @@ type Options struct {
 	// bursts of twice that): a watched app busy with thousands of events
 	// a second would otherwise put them all on the bus for every node.
 	// Entries over it are counted and reported as one Dropped entry.
-	MaxRate  int
-	Logger   *slog.Logger
-	Now      func() time.Time
+	MaxRate int
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Feed is one node's part of the live activity feed. Run must be running
