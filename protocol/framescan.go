@@ -7,6 +7,15 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/jsonscan"
 )
 
+// The keys scanClientFrame knows, in clientFrameKeys' order.
+const (
+	keyEvent = iota
+	keyChannel
+	keyData
+)
+
+var clientFrameKeys = []string{"event", "channel", "data"}
+
 // scanClientFrame reads the frames the Pusher clients send — one object
 // with a plain string event, a plain string channel and any data — and
 // reports false for anything else (escapes in event or channel, null,
@@ -19,55 +28,24 @@ import (
 // 8 KiB, all sockets in the same second (see internal/jsonscan).
 func scanClientFrame(b []byte, f *ClientFrame) bool {
 	s := jsonscan.Scanner{B: b}
-	if !s.Skip('{') {
-		return false
-	}
-	if s.Skip('}') {
-		return s.End()
-	}
-	var seen uint8
-	for {
-		ks, ke, ok := s.PlainString()
-		if !ok || !s.Skip(':') {
-			return false
-		}
-		var bit uint8
-		switch string(b[ks:ke]) {
-		case "event":
-			bit = 1
-		case "channel":
-			bit = 2
-		case "data":
-			bit = 4
-		default:
-			return false
-		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		if bit == 4 {
+	return s.Fields(clientFrameKeys, func(key int) bool {
+		if key == keyData {
 			vs, ve, ok := s.Value()
-			if !ok {
-				return false
+			if ok {
+				f.Data = json.RawMessage(bytes.Clone(b[vs:ve])) // b is the socket's read buffer
 			}
-			f.Data = json.RawMessage(bytes.Clone(b[vs:ve])) // b is the socket's read buffer
-		} else {
-			vs, ve, ok := s.PlainString()
-			if !ok {
-				return false
-			}
-			if bit == 1 {
-				f.Event = eventName(b[vs:ve])
-			} else {
-				f.Channel = string(b[vs:ve])
-			}
+			return ok
 		}
-		if s.Skip(',') {
-			continue
+		vs, ve, ok := s.PlainString()
+		switch {
+		case !ok:
+		case key == keyEvent:
+			f.Event = eventName(b[vs:ve])
+		default:
+			f.Channel = string(b[vs:ve])
 		}
-		return s.Skip('}') && s.End()
-	}
+		return ok
+	}) && s.End()
 }
 
 // eventName returns the protocol's own event names without a copy.

@@ -6,6 +6,18 @@ import (
 	"github.com/switchboard-rt/switchboard/internal/jsonscan"
 )
 
+// The keys scanEvent knows, in eventKeys' order.
+const (
+	keyName = iota
+	keyData
+	keyChannels
+	keyChannel
+	keySocketID
+	keyInfo
+)
+
+var eventKeys = []string{"name", "data", "channels", "channel", "socket_id", "info"}
+
 // scanEvent reads a publish body of the shape every server SDK sends — one
 // flat object with string name, channel, socket_id and info, a string data
 // and an array of string channels — without reflection, and reports false
@@ -18,79 +30,39 @@ import (
 // request costs one allocation for all of them.
 func scanEvent(body []byte, r *eventRequest) bool {
 	s := jsonscan.Scanner{B: body}
-	if !s.Skip('{') {
-		return false
-	}
 	var text string // the body as a string, made on the first field
-	var seen uint8
-	if s.Skip('}') {
-		return s.End()
-	}
-	for {
-		ks, ke, ok := s.PlainString()
-		if !ok || !s.Skip(':') {
-			return false
-		}
-		var bit uint8
-		switch string(body[ks:ke]) {
-		case "name":
-			bit = 1
-		case "data":
-			bit = 2
-		case "channels":
-			bit = 4
-		case "channel":
-			bit = 8
-		case "socket_id":
-			bit = 16
-		case "info":
-			bit = 32
-		default:
-			return false
-		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
+	return s.Fields(eventKeys, func(key int) bool {
 		if text == "" {
 			text = string(body)
 		}
-		switch bit {
-		case 2:
+		switch key {
+		case keyData:
 			start, ok := s.String()
-			if !ok {
-				return false
+			if ok {
+				r.Data = json.RawMessage(body[start:s.I:s.I])
 			}
-			r.Data = json.RawMessage(body[start:s.I:s.I])
-		case 4:
+			return ok
+		case keyChannels:
 			chs, ok := s.StringArray(text)
-			if !ok {
-				return false
+			if ok {
+				r.Channels = chs
 			}
-			r.Channels = chs
-		default:
-			vs, ve, ok := s.PlainString()
-			if !ok {
-				return false
-			}
-			v := text[vs:ve]
-			switch bit {
-			case 1:
-				r.Name = v
-			case 8:
-				r.Channel = v
-			case 16:
-				r.SocketID = v
-			case 32:
-				r.Info = v
-			}
+			return ok
 		}
-		if s.Skip(',') {
-			continue
+		vs, ve, ok := s.PlainString()
+		if !ok {
+			return false
 		}
-		if s.Skip('}') {
-			return s.End()
+		switch v := text[vs:ve]; key {
+		case keyName:
+			r.Name = v
+		case keyChannel:
+			r.Channel = v
+		case keySocketID:
+			r.SocketID = v
+		case keyInfo:
+			r.Info = v
 		}
-		return false
-	}
+		return true
+	}) && s.End()
 }

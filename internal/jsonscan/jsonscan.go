@@ -46,6 +46,42 @@ func (s *Scanner) End() bool {
 	return s.I == len(s.B)
 }
 
+// Fields reads an object whose keys are plain strings, each one of keys
+// and none twice (at most 64 keys). For each it calls field with the
+// key's index in keys, the scanner at the value, which field reads,
+// reporting whether it could. Anything else fails: unknown, repeated or
+// escaped keys, invalid syntax.
+func (s *Scanner) Fields(keys []string, field func(key int) bool) bool {
+	if !s.Skip('{') {
+		return false
+	}
+	if s.Skip('}') {
+		return true
+	}
+	var seen uint64
+	for {
+		ks, ke, ok := s.PlainString()
+		if !ok || !s.Skip(':') {
+			return false
+		}
+		key := -1
+		for i, name := range keys {
+			if string(s.B[ks:ke]) == name {
+				key = i
+				break
+			}
+		}
+		if key < 0 || seen&(1<<key) != 0 || !field(key) {
+			return false
+		}
+		seen |= 1 << key
+		if s.Skip(',') {
+			continue
+		}
+		return s.Skip('}')
+	}
+}
+
 // PlainString reads a string literal without escapes and returns the
 // bounds of its contents.
 func (s *Scanner) PlainString() (start, end int, ok bool) {
