@@ -1,17 +1,17 @@
 package restapi
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
-	"unicode/utf8"
+
+	"github.com/switchboard-rt/switchboard/internal/jsonscan/jsonscantest"
 )
 
 // FuzzScanEvent checks scanEvent against encoding/json: wherever the fast
 // path answers, encoding/json must accept the same body and give the same
 // request.
 func FuzzScanEvent(f *testing.F) {
-	for _, s := range []string{
+	jsonscantest.Fuzz(f, []string{
 		`{"name":"e","channels":["c","d"],"data":"x"}`,
 		`{"name":"my-event","channel":"ch","data":"{\"n\":1,\"s\":\"\u00e9\\\/\"}","socket_id":"1.2","info":"subscription_count"}`,
 		` { "name" : "e" , "channels" : [ ] , "data" : "" } `,
@@ -23,25 +23,7 @@ func FuzzScanEvent(f *testing.F) {
 		`{"name":"e","channels":["c"],"data":"x"}x`,
 		`{"name":"e","channels":["c",],"data":"x"}`,
 		`{"name":null,"channels":["c"],"data":"\ud800"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if !utf8.Valid(body) {
-			return
-		}
-		var fast eventRequest
-		if !scanEvent(body, &fast) {
-			return
-		}
-		var ref eventRequest
-		if err := json.Unmarshal(body, &ref); err != nil {
-			t.Fatalf("scanEvent accepted %q, encoding/json refused it: %v", body, err)
-		}
-		if !reflect.DeepEqual(fast, ref) {
-			t.Fatalf("%q:\nscanEvent     %+v\nencoding/json %+v", body, fast, ref)
-		}
-	})
+	}, scanEvent)
 }
 
 func TestScanEventTakesTheSDKShape(t *testing.T) {
