@@ -86,6 +86,10 @@ type Position struct {
 // DecodeSubscribe parses the data of pusher:subscribe or
 // pusher:unsubscribe.
 func DecodeSubscribe(data json.RawMessage) (SubscribeData, error) {
+	var d SubscribeData
+	if obj, err := objectData(data); err == nil && scanStrings(obj, subscribeKeys, &d.Channel, &d.Auth, &d.ChannelData) {
+		return d, nil
+	}
 	return decodeData[SubscribeData](data)
 }
 
@@ -97,6 +101,10 @@ type SigninData struct {
 
 // DecodeSignin parses the data of pusher:signin.
 func DecodeSignin(data json.RawMessage) (SigninData, error) {
+	var d SigninData
+	if obj, err := objectData(data); err == nil && scanStrings(obj, signinKeys, &d.Auth, &d.UserData) {
+		return d, nil
+	}
 	return decodeData[SigninData](data)
 }
 

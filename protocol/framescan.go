@@ -48,6 +48,27 @@ func scanClientFrame(b []byte, f *ClientFrame) bool {
 	}) && s.End()
 }
 
+// The keys of the control events' data that scanStrings reads, in the
+// order of its dst arguments; a subscribe's "position" (our extension)
+// goes through encoding/json.
+var (
+	subscribeKeys = []string{"channel", "auth", "channel_data"}
+	signinKeys    = []string{"auth", "user_data"}
+)
+
+// scanStrings reads an object whose values are all strings into dst, one
+// per key of keys, with the same refusals as scanClientFrame; encoding/json
+// decodes what it refuses. The whole subscribe or sign-in, not only the
+// frame around it, then stays off encoding/json's deep stack.
+func scanStrings(obj []byte, keys []string, dst ...*string) bool {
+	s := jsonscan.Scanner{B: obj}
+	return s.Fields(keys, func(key int) bool {
+		v, ok := s.Text()
+		*dst[key] = v
+		return ok
+	}) && s.End()
+}
+
 // eventName returns the protocol's own event names without a copy.
 func eventName(b []byte) string {
 	switch string(b) {

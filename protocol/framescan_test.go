@@ -2,7 +2,9 @@ package protocol
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/switchboard-rt/switchboard/internal/jsonscan/jsonscantest"
@@ -30,6 +32,42 @@ func FuzzScanClientFrame(f *testing.F) {
 	}, scanClientFrame)
 }
 
+// FuzzControlData checks the subscribe and sign-in data read by
+// scanStrings against encoding/json (decodeData): the same fields, or the
+// same refusal.
+func FuzzControlData(f *testing.F) {
+	for _, s := range []string{
+		`{"auth":"","channel":"news"}`,
+		`{"channel":"presence-room","auth":"k:s","channel_data":"{\"user_id\":10,\"user_info\":{\"name\":\"Ann \u00e9\ud83d\ude00\"}}"}`,
+		`{"auth":"k:s","user_data":"{\"id\":\"1\"}"}`,
+		`"{\"channel\":\"news\"}"`,
+		`{"channel":"a","position":{}}`,
+		`{"channel":null}`,
+		`{"channel":"a","channel":"b"}`,
+		`{"Channel":"a"}`,
+		`{"channel":"\ud800x"}`,
+		`{"channel":1}`,
+		`[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		sub, err := DecodeSubscribe(b)
+		refSub, refErr := decodeData[SubscribeData](b)
+		if (err == nil) != (refErr == nil) || !reflect.DeepEqual(sub, refSub) {
+			t.Fatalf("subscribe %q: %+v, %v; encoding/json %+v, %v", b, sub, err, refSub, refErr)
+		}
+		in, err := DecodeSignin(b)
+		refIn, refErr := decodeData[SigninData](b)
+		if (err == nil) != (refErr == nil) || in != refIn {
+			t.Fatalf("signin %q: %+v, %v; encoding/json %+v, %v", b, in, err, refIn, refErr)
+		}
+	})
+}
+
 func TestScanClientFrameTakesWhatClientsSend(t *testing.T) {
 	for _, s := range []string{
 		`{"event":"pusher:ping","data":{}}`,
@@ -47,33 +85,75 @@ func TestScanClientFrameTakesWhatClientsSend(t *testing.T) {
 	}
 }
 
+func TestScanStringsTakesWhatClientsSend(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		keys []string
+	}{
+		{`{"auth":"","channel":"news"}`, subscribeKeys},
+		{`{"auth":"278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4","channel":"private-orders"}`, subscribeKeys},
+		{`{"channel":"presence-room","auth":"k:s","channel_data":"{\"user_id\":10,\"user_info\":{\"name\":\"Mr. Channels\"}}"}`, subscribeKeys},
+		{`{"auth":"k:s","user_data":"{\"id\":\"12345\",\"user_info\":{\"name\":\"Ann\"}}"}`, signinKeys},
+	} {
+		var a, b, d string
+		if !scanStrings([]byte(c.data), c.keys, &a, &b, &d) {
+			t.Errorf("%s fell back to encoding/json", c.data)
+		}
+	}
+}
+
 // TestPingKeepsTheStackSmall: a socket's read goroutine starts with a
-// 2 KiB stack, and a ping decoded through encoding/json outgrew it, so
-// every socket's stack doubled twice when the activity timeout came round
-// (see scanClientFrame). A goroutine whose stack grows is moved, so the
-// address of a local tells.
+// 2 KiB stack, and gws's read loop with our handler takes it to 4 KiB.
+// A ping decoded through encoding/json took it on to 8 KiB, on every
+// socket at once when the activity timeout came round (see
+// scanClientFrame). Here a goroutine's stack is grown to 4 KiB, about
+// 1.3 KiB of frames stand in for the read path, and decoding must not
+// move the stack again; a stack that grows is moved, so the address of a
+// local tells. (The runtime may start goroutines with a larger stack, and
+// then nothing moves.)
 func TestPingKeepsTheStackSmall(t *testing.T) {
 	if raceBuild {
 		t.Skip("the race detector's instrumentation makes every frame larger")
 	}
-	ping := []byte(`{"event":"pusher:ping","data":{}}`)
 	moves := func(decode func()) bool {
 		moved := make(chan bool)
 		go func() {
+			burnStack(16, func() {}) // grow to 4 KiB
 			var local byte
 			before := uintptr(unsafe.Pointer(&local))
-			decode()
+			burnStack(8, decode)
 			moved <- uintptr(unsafe.Pointer(&local)) != before
 		}()
 		return <-moved
 	}
+	ping := []byte(`{"event":"pusher:ping","data":{}}`)
 	var viaJSON ClientFrame
 	if !moves(func() { _ = json.Unmarshal(ping, &viaJSON) }) {
-		t.Log("encoding/json no longer outgrows a new goroutine's stack either")
+		t.Log("encoding/json fits as well now")
 	}
 	if moves(func() { _, _ = DecodeClientFrame(ping) }) {
-		t.Error("decoding a ping outgrew a new goroutine's stack")
+		t.Error("decoding a ping grew the stack")
 	}
+	subscribe := []byte(`{"event":"pusher:subscribe","data":{"auth":"k:s","channel":"presence-room","channel_data":"{\\"user_id\\":10}"}}`)
+	if moves(func() {
+		f, _ := DecodeClientFrame(subscribe)
+		_, _ = DecodeSubscribe(f.Data)
+	}) {
+		t.Error("decoding a presence subscribe grew the stack")
+	}
+}
+
+// burnStack calls f under frames frames of about 160 bytes each.
+//
+//go:noinline
+func burnStack(frames int, f func()) byte {
+	var pad [128]byte
+	if frames > 0 {
+		pad[1] = burnStack(frames-1, f)
+	} else {
+		f()
+	}
+	return pad[frames%len(pad)]
 }
 
 func BenchmarkDecodeClientFrame(b *testing.B) {

@@ -10,7 +10,12 @@
 // on every idle socket at once when the activity timeout comes round.
 package jsonscan
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf16"
+	"unicode/utf8"
+)
 
 // Scanner reads B from I on.
 type Scanner struct {
@@ -136,6 +141,59 @@ func (s *Scanner) String() (start int, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// Text reads a string literal and returns the text it stands for,
+// decoded as encoding/json decodes it: a lone surrogate escape becomes
+// U+FFFD. B must be valid UTF-8.
+func (s *Scanner) Text() (string, bool) {
+	start, ok := s.String()
+	if !ok {
+		return "", false
+	}
+	lit := s.B[start+1 : s.I-1]
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return string(lit), true
+	}
+	out := make([]byte, 0, len(lit))
+	for i := 0; i < len(lit); {
+		if lit[i] != '\\' {
+			out = append(out, lit[i])
+			i++
+			continue
+		}
+		switch e := lit[i+1]; e { // String has checked every escape
+		case 'u':
+			r := Hex4(lit[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(lit) && lit[i] == '\\' && lit[i+1] == 'u' {
+					if pair := utf16.DecodeRune(r, Hex4(lit[i+2:i+6])); pair != utf8.RuneError {
+						out = utf8.AppendRune(out, pair)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		default: // " \ /
+			out = append(out, e)
+		}
+		i += 2
+	}
+	return string(out), true
 }
 
 // StringArray reads an array of plain strings as substrings of text, which

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestValue(t *testing.T) {
@@ -58,6 +59,30 @@ func FuzzValue(f *testing.F) {
 		}
 		if json.Valid(b) && (!ok || !s.End()) {
 			t.Fatalf("Value(%q) did not read the whole valid document (ok %v, stopped at %d)", b, ok, s.I)
+		}
+	})
+}
+
+// FuzzText checks Text against encoding/json's decoding of a string.
+func FuzzText(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\ud83d\ude00"`, `"\ud800"`, `"\ud800\u0041"`, `"\udc00\ud800"`, `"\ud83d\ude00\ud83d"`, `"\u12"`, `"x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return
+		}
+		s := Scanner{B: b}
+		got, ok := s.Text()
+		if !ok || !s.End() {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("Text read %q from %q, encoding/json refused it: %v", got, b, err)
+		}
+		if got != want {
+			t.Fatalf("%q: Text %q, encoding/json %q", b, got, want)
 		}
 	})
 }
