@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -207,18 +205,8 @@ func decodedLen(tok []byte) int {
 			i += 2
 			continue
 		}
-		r := jsonscan.Hex4(tok[i+2 : i+6])
-		i += 6
-		if utf16.IsSurrogate(r) {
-			if i+6 <= end && tok[i] == '\\' && tok[i+1] == 'u' {
-				if dec := utf16.DecodeRune(r, jsonscan.Hex4(tok[i+2:i+6])); dec != unicode.ReplacementChar {
-					n += utf8.RuneLen(dec)
-					i += 6
-					continue
-				}
-			}
-			r = unicode.ReplacementChar
-		}
+		var r rune
+		r, i = jsonscan.UnicodeEscape(tok[:end], i)
 		n += utf8.RuneLen(r)
 	}
 	return n

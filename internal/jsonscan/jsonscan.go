@@ -132,7 +132,7 @@ func (s *Scanner) String() (start int, ok bool) {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			s.I += 2
 		case 'u':
-			if s.I+6 > len(s.B) || Hex4(s.B[s.I+2:s.I+6]) < 0 {
+			if s.I+6 > len(s.B) || hex4(s.B[s.I+2:s.I+6]) < 0 {
 				return 0, false
 			}
 			s.I += 6
@@ -164,18 +164,8 @@ func (s *Scanner) Text() (string, bool) {
 		}
 		switch e := lit[i+1]; e { // String has checked every escape
 		case 'u':
-			r := Hex4(lit[i+2 : i+6])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if i+6 <= len(lit) && lit[i] == '\\' && lit[i+1] == 'u' {
-					if pair := utf16.DecodeRune(r, Hex4(lit[i+2:i+6])); pair != utf8.RuneError {
-						out = utf8.AppendRune(out, pair)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
+			var r rune
+			r, i = UnicodeEscape(lit, i)
 			out = utf8.AppendRune(out, r)
 			continue
 		case 'b':
@@ -194,6 +184,24 @@ func (s *Scanner) Text() (string, bool) {
 		i += 2
 	}
 	return string(out), true
+}
+
+// UnicodeEscape reads the \uXXXX escape at lit[i] (a valid one, as String
+// checks) and returns the character it stands for and the index after it.
+// A surrogate takes the escape after it as its pair when the two make
+// one; otherwise it stands for U+FFFD, as encoding/json decodes it.
+func UnicodeEscape(lit []byte, i int) (rune, int) {
+	r := hex4(lit[i+2 : i+6])
+	i += 6
+	if !utf16.IsSurrogate(r) {
+		return r, i
+	}
+	if i+6 <= len(lit) && lit[i] == '\\' && lit[i+1] == 'u' {
+		if pair := utf16.DecodeRune(r, hex4(lit[i+2:i+6])); pair != utf8.RuneError {
+			return pair, i + 6
+		}
+	}
+	return utf8.RuneError, i
 }
 
 // StringArray reads an array of plain strings as substrings of text, which
@@ -229,11 +237,12 @@ func (s *Scanner) Value() (start, end int, ok bool) {
 	for s.I < len(s.B) {
 		switch c := s.B[s.I]; c {
 		case '"':
-			if _, ok := s.String(); !ok {
+			q, ok := s.String()
+			if !ok {
 				return 0, 0, false
 			}
-			if depth == 0 {
-				return start, s.I, json.Valid(s.B[start:s.I])
+			if depth == 0 { // String has checked it, unless it follows a number or literal
+				return start, s.I, q == start
 			}
 			continue
 		case '{', '[':
@@ -257,8 +266,8 @@ func (s *Scanner) Value() (start, end int, ok bool) {
 	return start, s.I, depth == 0 && s.I > start && json.Valid(s.B[start:s.I])
 }
 
-// Hex4 reads the four hex digits of a \uXXXX escape, or returns -1.
-func Hex4(b []byte) rune {
+// hex4 reads the four hex digits of a \uXXXX escape, or returns -1.
+func hex4(b []byte) rune {
 	var r rune
 	for _, c := range b {
 		switch {
