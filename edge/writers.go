@@ -83,12 +83,13 @@ type heldConn struct {
 // and holding took it to 82 ms. So a server holding at less than
 // coalesceOn of its CPUs lets go every recheckAfter, and decides again on
 // a window without holds. Not at a lower share: a server whose holds save
-// little stays above it while holding and kept them for good (an Intel Xeon guest holding at 0.57 of the core,
-// 0.58 without holds: p99 85–92 ms holding, 36–44 ms not, against the
-// baseline's 66–80). And holds pay only near saturation: on
-// a machine where the stream took 0.60 of the core without holds, holding
-// from 0.6 gave p99 102 ms against the bare baseline's 60 ms (which kept
-// up at 0.71); switching on at 0.8, 69 ms (50 ms in a run that never held).
+// little stays above it while holding and kept them for good (an Intel
+// Xeon guest holding at 0.57 of the core, 0.58 without holds: p99 85–92
+// ms holding, 36–44 ms not, against the baseline's 66–80). And holds pay
+// only near saturation: on a machine where the stream took 0.60 of the
+// core without holds, holding from 0.6 gave p99 102 ms against the bare
+// baseline's 60 ms (which kept up at 0.71); switching on at 0.8, 69 ms
+// (50 ms in a run that never held).
 const (
 	// A second: a short burst (a thousand sockets connecting and
 	// subscribing) does not switch holds on; a longer one may (see above).
